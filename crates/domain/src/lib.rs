@@ -1,0 +1,27 @@
+//! Switchboard's domain: the help desk's types and the rules that are pure
+//! functions of them. Nothing here does I/O, spawns tasks or reads the clock;
+//! the caller injects time ([`Clock`]) and, for routing, randomness.
+//!
+//! Map of the modules:
+//! - [`ids`]: typed identifiers (`TicketId`, `UserId`, ...), one newtype per table.
+//! - [`values`]: parsed values that cannot be wrong once built (`EmailAddress`,
+//!   `E164`, `TimeZoneName`, `Name`).
+//! - [`model`]: accounts, users, teams, skills, contacts, channels, tickets,
+//!   messages and history entries, as stored and as served.
+//! - [`triage`]: the manual triage rules (who owns a ticket after a hand
+//!   assignment or a reply, how status and pipeline stage move together).
+//! - [`clock`]: the injected source of time.
+//! - [`error`]: the one error type of this crate.
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod triage;
+pub mod values;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::DomainError;
+pub use ids::*;
+pub use model::*;
+pub use values::{E164, EmailAddress, Name, TimeZoneName};
