@@ -6,6 +6,7 @@
 //! - [`ids`]: typed identifiers (`TicketId`, `UserId`, ...), one newtype per table.
 //! - [`values`]: parsed values that cannot be wrong once built (`EmailAddress`,
 //!   `E164`, `TimeZoneName`, `Name`).
+//! - [`input`]: new records and patches, which are also the API request bodies.
 //! - [`model`]: accounts, users, teams, skills, contacts, channels, tickets,
 //!   messages and history entries, as stored and as served.
 //! - [`triage`]: the manual triage rules (who owns a ticket after a hand
@@ -16,6 +17,7 @@
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod input;
 pub mod model;
 pub mod triage;
 pub mod values;

@@ -1,1 +1,308 @@
-//! placeholder
+//! Storage for Switchboard: one interface ([`Store`]) and its backends.
+//!
+//! Map of the modules:
+//! - this file: the [`Store`] trait, its query and result types, [`StoreError`].
+//! - [`sqlite`]: the embedded backend on rusqlite. One writer thread commits
+//!   concurrent writes together (group commit); a small pool of reader
+//!   connections serves reads. WAL mode, `synchronous=FULL`.
+//! - [`conformance`]: the behaviour every backend must show, as async test
+//!   functions, and [`conformance_tests!`] to run them all against one backend.
+//!
+//! Rules every backend keeps:
+//! - every query is scoped by [`AccountId`]; a record of another account is
+//!   reported as [`StoreError::NotFound`], exactly like a missing one;
+//! - a write that returned `Ok` is durable (committed and synced);
+//! - decisions that read and then write (reply-assigns-owner, idempotent
+//!   create) happen inside one transaction, using the pure rules of
+//!   `switchboard_domain::triage`.
+
+pub mod conformance;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use switchboard_domain::{
+    Account, AccountId, Actor, Channel, ChannelId, Contact, ContactId, DomainError, HistoryEntry,
+    Message, MessageKind, Name, Owner, Principal, Priority, Skill, Team, TeamId, Ticket, TicketId,
+    TicketType, TokenId, User, UserId,
+    input::{
+        ChannelPatch, ContactPatch, NewChannel, NewContact, NewSkill, NewTeam, NewTicket, NewUser,
+        TeamPatch, TicketPatch, UserPatch,
+    },
+};
+
+pub use sqlite::SqliteStore;
+
+/// The result type of every store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such record in this account (or it belongs to another account).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The change would break a uniqueness rule or reuse a key differently.
+    #[error("{field}: {message}")]
+    Conflict {
+        /// The input field at fault.
+        field: &'static str,
+        /// What clashes.
+        message: String,
+    },
+    /// The change breaks a domain rule or names a record that does not exist.
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    /// The store is shutting down and takes no more writes.
+    #[error("the store is shutting down")]
+    ShuttingDown,
+    /// The database failed; details are for the logs, not for clients.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A page of a list, newest first. `next_cursor` is passed back to get the
+/// following page and is `None` on the last one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    /// The records on this page.
+    pub items: Vec<T>,
+    /// Where the next page starts, or `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The ticket lists agents work from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Open tickets with no owner user.
+    Unassigned,
+    /// Open tickets owned by the caller.
+    Mine,
+    /// Open tickets with no owner user, owned by one of the caller's teams.
+    TeamUnassigned,
+    /// Open tickets owned by one of the caller's teams.
+    TeamOpen,
+    /// All open tickets.
+    Open,
+    /// All closed tickets.
+    Closed,
+}
+
+/// Which tickets to list. Filters combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct TicketQuery {
+    /// A predefined view; `None` lists every ticket.
+    pub view: Option<View>,
+    /// Only this channel's tickets.
+    pub channel_id: Option<ChannelId>,
+    /// Only tickets of this type.
+    pub ticket_type: Option<TicketType>,
+    /// Only tickets owned by this user.
+    pub owner_user_id: Option<UserId>,
+    /// Only tickets owned by this team.
+    pub team_id: Option<TeamId>,
+    /// Only tickets of this priority.
+    pub priority: Option<Priority>,
+    /// Start after this cursor (from a previous page).
+    pub cursor: Option<i64>,
+    /// Page size (1 to 200).
+    pub limit: u32,
+}
+
+/// An idempotency key and a fingerprint of the request it came with: a retry
+/// with the same key and fingerprint gets the original ticket; the same key
+/// with another fingerprint is a conflict.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The client's key.
+    pub key: String,
+    /// A hash of the request body.
+    pub fingerprint: String,
+}
+
+/// A ticket and whether this call created it (false when an idempotent retry
+/// returned the original).
+#[derive(Debug, Clone)]
+pub struct Created<T> {
+    /// The record.
+    pub value: T,
+    /// Whether it was created by this call.
+    pub created: bool,
+}
+
+/// A message to add to a ticket.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Inbound, reply or note.
+    pub kind: MessageKind,
+    /// Who wrote it.
+    pub author: Actor,
+    /// The text.
+    pub body: String,
+    /// The channel's own id for it.
+    pub external_id: Option<String>,
+}
+
+/// An API token's public description (never the token itself).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// Its id.
+    pub id: TokenId,
+    /// The user it acts as.
+    pub user_id: UserId,
+    /// A label.
+    pub name: String,
+    /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: jiff::Timestamp,
+}
+
+/// Everything Switchboard keeps. Implemented by [`SqliteStore`] and, later,
+/// the PostgreSQL backend; [`conformance`] holds the shared behaviour tests.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an account with its first super admin (whatever `admin.role`
+    /// says) and the built-in language skills.
+    async fn create_account(&self, name: Name, admin: NewUser) -> Result<(Account, User)>;
+    /// How many accounts exist (zero on a fresh database).
+    async fn account_count(&self) -> Result<u64>;
+    /// The oldest account, created on first start.
+    async fn first_account(&self) -> Result<Option<Account>>;
+
+    /// Stores a new API token for `user`, by the hash of its secret.
+    async fn create_token(
+        &self,
+        account: AccountId,
+        user: UserId,
+        name: String,
+        token_hash: String,
+    ) -> Result<TokenInfo>;
+    /// The active user a token hash belongs to, if any.
+    async fn authenticate(&self, token_hash: String) -> Result<Option<Principal>>;
+
+    /// Creates a user.
+    async fn create_user(&self, account: AccountId, input: NewUser) -> Result<User>;
+    /// One user.
+    async fn get_user(&self, account: AccountId, id: UserId) -> Result<User>;
+    /// Every user of the account, by id.
+    async fn list_users(&self, account: AccountId) -> Result<Vec<User>>;
+    /// Changes a user. The last active super admin cannot be demoted or deactivated.
+    async fn update_user(&self, account: AccountId, id: UserId, patch: UserPatch) -> Result<User>;
+
+    /// Creates a team.
+    async fn create_team(&self, account: AccountId, input: NewTeam) -> Result<Team>;
+    /// One team.
+    async fn get_team(&self, account: AccountId, id: TeamId) -> Result<Team>;
+    /// Every team of the account, by id.
+    async fn list_teams(&self, account: AccountId) -> Result<Vec<Team>>;
+    /// Changes a team.
+    async fn update_team(&self, account: AccountId, id: TeamId, patch: TeamPatch) -> Result<Team>;
+
+    /// Creates a skill.
+    async fn create_skill(&self, account: AccountId, input: NewSkill) -> Result<Skill>;
+    /// Every skill of the account, by category then name.
+    async fn list_skills(&self, account: AccountId) -> Result<Vec<Skill>>;
+
+    /// Creates a contact.
+    async fn create_contact(&self, account: AccountId, input: NewContact) -> Result<Contact>;
+    /// One contact.
+    async fn get_contact(&self, account: AccountId, id: ContactId) -> Result<Contact>;
+    /// Contacts, newest first.
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        cursor: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Contact>>;
+    /// Changes a contact.
+    async fn update_contact(
+        &self,
+        account: AccountId,
+        id: ContactId,
+        patch: ContactPatch,
+    ) -> Result<Contact>;
+
+    /// Creates a channel with the given public key.
+    async fn create_channel(
+        &self,
+        account: AccountId,
+        input: NewChannel,
+        key: String,
+    ) -> Result<Channel>;
+    /// One channel.
+    async fn get_channel(&self, account: AccountId, id: ChannelId) -> Result<Channel>;
+    /// Every channel of the account, by id.
+    async fn list_channels(&self, account: AccountId) -> Result<Vec<Channel>>;
+    /// Changes a channel.
+    async fn update_channel(
+        &self,
+        account: AccountId,
+        id: ChannelId,
+        patch: ChannelPatch,
+    ) -> Result<Channel>;
+
+    /// Creates a ticket (finding or creating its contact), or returns the
+    /// original when `idempotency` repeats an earlier call.
+    async fn create_ticket(
+        &self,
+        account: AccountId,
+        input: NewTicket,
+        idempotency: Option<Idempotency>,
+        actor: Actor,
+    ) -> Result<Created<Ticket>>;
+    /// One ticket.
+    async fn get_ticket(&self, account: AccountId, id: TicketId) -> Result<Ticket>;
+    /// Tickets, newest first. `caller` resolves `mine` and the team views.
+    async fn list_tickets(
+        &self,
+        account: AccountId,
+        caller: UserId,
+        query: TicketQuery,
+    ) -> Result<Page<Ticket>>;
+    /// Changes a ticket's fields, status or stage.
+    async fn update_ticket(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        patch: TicketPatch,
+        actor: Actor,
+    ) -> Result<Ticket>;
+    /// Assigns, reassigns or unassigns by hand (see `triage::manual_owner`).
+    async fn set_owner(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        requested: Owner,
+        actor: Actor,
+    ) -> Result<Ticket>;
+    /// Adds a message; a reply by a user to a ticket without owner makes that
+    /// user the owner, in the same transaction.
+    async fn add_message(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        message: NewMessage,
+    ) -> Result<(Message, Ticket)>;
+    /// A ticket's conversation, oldest first.
+    async fn list_messages(&self, account: AccountId, id: TicketId) -> Result<Vec<Message>>;
+    /// A ticket's history, oldest first.
+    async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>>;
+}
+
+/// Builds a page from up to `limit + 1` rows fetched newest first: the extra
+/// row only tells that there is a next page.
+pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> i64) -> Page<T> {
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|last| id_of(last).to_string())
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+/// Times are kept to the millisecond by every backend, so what a write
+/// returns equals what a later read returns.
+pub(crate) fn stored_time(t: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
+}

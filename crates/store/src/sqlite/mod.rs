@@ -1,0 +1,382 @@
+//! The embedded SQLite backend.
+//!
+//! - [`writer`]: the one writer thread and its group commit;
+//! - [`schema`]: versioned migrations;
+//! - [`rows`]: column lists and row mapping;
+//! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
+//! - [`tickets`]: tickets, messages and history.
+//!
+//! Reads run on a small pool of read-only connections on tokio's blocking
+//! threads; in WAL mode they never wait for the writer.
+
+mod directory;
+mod rows;
+mod schema;
+mod tickets;
+mod writer;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
+use switchboard_domain::{
+    Account, AccountId, Actor, Channel, ChannelId, Clock, Contact, ContactId, HistoryEntry,
+    Message, Name, Owner, Principal, Skill, Team, TeamId, Ticket, TicketId, User, UserId, input::*,
+};
+
+use crate::{
+    Created, Idempotency, NewMessage, Page, Result, Store, StoreError, TicketQuery, TokenInfo,
+};
+pub use writer::MAX_BATCH;
+
+/// Idle read connections kept open; more are opened under load and closed
+/// when returned beyond this many.
+const IDLE_READERS: usize = 8;
+
+/// The SQLite store. Cheap to share behind an `Arc`; dropping the last
+/// reference commits queued writes and stops the writer thread.
+pub struct SqliteStore {
+    writer: writer::Writer,
+    readers: Arc<Readers>,
+    clock: Arc<dyn Clock>,
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Wraps a database error as [`StoreError::Backend`].
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+/// Maps a uniqueness violation to a [`StoreError::Conflict`] on `field`, and
+/// any other error to a backend error.
+pub(crate) fn unique(e: rusqlite::Error, field: &'static str, message: &str) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict {
+            field,
+            message: message.to_owned(),
+        },
+        _ => backend(e),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it, and
+    /// starts the writer thread.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        let mut conn = Connection::open(path).map_err(backend)?;
+        // Durability: WAL with synchronous=FULL syncs the WAL on every
+        // commit, so an acknowledged write survives a crash or power loss.
+        // Group commit makes that one fsync per batch, not per write.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(backend)?;
+        schema::migrate(&mut conn)?;
+        let writer = writer::Writer::spawn(conn).map_err(backend)?;
+        Ok(Self {
+            writer,
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            clock,
+        })
+    }
+
+    /// Commits what is queued and stops the writer. Later writes fail with
+    /// [`StoreError::ShuttingDown`]. Dropping the store does the same.
+    pub fn close(&self) {
+        self.writer.close();
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, jiff::Timestamp) -> Result<T> + Send + 'static,
+    {
+        let clock = self.clock.clone();
+        // The time is read on the writer thread so that history entries are
+        // ordered like the commits that wrote them.
+        self.writer
+            .write(move |conn| f(conn, crate::stored_time(clock.now())))
+            .await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = f(&conn);
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, name: Name, admin: NewUser) -> Result<(Account, User)> {
+        self.write(move |c, now| directory::create_account(c, now, name, admin))
+            .await
+    }
+
+    async fn account_count(&self) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+        .await
+    }
+
+    async fn first_account(&self) -> Result<Option<Account>> {
+        self.read(directory::first_account).await
+    }
+
+    async fn create_token(
+        &self,
+        account: AccountId,
+        user: UserId,
+        name: String,
+        token_hash: String,
+    ) -> Result<TokenInfo> {
+        self.write(move |c, now| directory::create_token(c, now, account, user, name, token_hash))
+            .await
+    }
+
+    async fn authenticate(&self, token_hash: String) -> Result<Option<Principal>> {
+        self.read(move |c| directory::authenticate(c, &token_hash))
+            .await
+    }
+
+    async fn create_user(&self, account: AccountId, input: NewUser) -> Result<User> {
+        self.write(move |c, now| directory::create_user(c, now, account, input))
+            .await
+    }
+
+    async fn get_user(&self, account: AccountId, id: UserId) -> Result<User> {
+        self.read(move |c| directory::get_user(c, account, id))
+            .await
+    }
+
+    async fn list_users(&self, account: AccountId) -> Result<Vec<User>> {
+        self.read(move |c| directory::list_users(c, account)).await
+    }
+
+    async fn update_user(&self, account: AccountId, id: UserId, patch: UserPatch) -> Result<User> {
+        self.write(move |c, _| directory::update_user(c, account, id, patch))
+            .await
+    }
+
+    async fn create_team(&self, account: AccountId, input: NewTeam) -> Result<Team> {
+        self.write(move |c, now| directory::create_team(c, now, account, input))
+            .await
+    }
+
+    async fn get_team(&self, account: AccountId, id: TeamId) -> Result<Team> {
+        self.read(move |c| directory::get_team(c, account, id))
+            .await
+    }
+
+    async fn list_teams(&self, account: AccountId) -> Result<Vec<Team>> {
+        self.read(move |c| directory::list_teams(c, account)).await
+    }
+
+    async fn update_team(&self, account: AccountId, id: TeamId, patch: TeamPatch) -> Result<Team> {
+        self.write(move |c, _| directory::update_team(c, account, id, patch))
+            .await
+    }
+
+    async fn create_skill(&self, account: AccountId, input: NewSkill) -> Result<Skill> {
+        self.write(move |c, _| directory::create_skill(c, account, input))
+            .await
+    }
+
+    async fn list_skills(&self, account: AccountId) -> Result<Vec<Skill>> {
+        self.read(move |c| directory::list_skills(c, account)).await
+    }
+
+    async fn create_contact(&self, account: AccountId, input: NewContact) -> Result<Contact> {
+        self.write(move |c, now| directory::create_contact(c, now, account, input))
+            .await
+    }
+
+    async fn get_contact(&self, account: AccountId, id: ContactId) -> Result<Contact> {
+        self.read(move |c| directory::get_contact(c, account, id))
+            .await
+    }
+
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        cursor: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Contact>> {
+        self.read(move |c| directory::list_contacts(c, account, cursor, limit))
+            .await
+    }
+
+    async fn update_contact(
+        &self,
+        account: AccountId,
+        id: ContactId,
+        patch: ContactPatch,
+    ) -> Result<Contact> {
+        self.write(move |c, _| directory::update_contact(c, account, id, patch))
+            .await
+    }
+
+    async fn create_channel(
+        &self,
+        account: AccountId,
+        input: NewChannel,
+        key: String,
+    ) -> Result<Channel> {
+        self.write(move |c, now| directory::create_channel(c, now, account, input, key))
+            .await
+    }
+
+    async fn get_channel(&self, account: AccountId, id: ChannelId) -> Result<Channel> {
+        self.read(move |c| directory::get_channel(c, account, id))
+            .await
+    }
+
+    async fn list_channels(&self, account: AccountId) -> Result<Vec<Channel>> {
+        self.read(move |c| directory::list_channels(c, account))
+            .await
+    }
+
+    async fn update_channel(
+        &self,
+        account: AccountId,
+        id: ChannelId,
+        patch: ChannelPatch,
+    ) -> Result<Channel> {
+        self.write(move |c, _| directory::update_channel(c, account, id, patch))
+            .await
+    }
+
+    async fn create_ticket(
+        &self,
+        account: AccountId,
+        input: NewTicket,
+        idempotency: Option<Idempotency>,
+        actor: Actor,
+    ) -> Result<Created<Ticket>> {
+        self.write(move |c, now| tickets::create(c, now, account, input, idempotency, actor))
+            .await
+    }
+
+    async fn get_ticket(&self, account: AccountId, id: TicketId) -> Result<Ticket> {
+        self.read(move |c| tickets::get(c, account, id)).await
+    }
+
+    async fn list_tickets(
+        &self,
+        account: AccountId,
+        caller: UserId,
+        query: TicketQuery,
+    ) -> Result<Page<Ticket>> {
+        self.read(move |c| tickets::list(c, account, caller, &query))
+            .await
+    }
+
+    async fn update_ticket(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        patch: TicketPatch,
+        actor: Actor,
+    ) -> Result<Ticket> {
+        self.write(move |c, now| tickets::update(c, now, account, id, patch, actor))
+            .await
+    }
+
+    async fn set_owner(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        requested: Owner,
+        actor: Actor,
+    ) -> Result<Ticket> {
+        self.write(move |c, now| tickets::set_owner(c, now, account, id, requested, actor))
+            .await
+    }
+
+    async fn add_message(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        message: NewMessage,
+    ) -> Result<(Message, Ticket)> {
+        self.write(move |c, now| tickets::add_message(c, now, account, id, message))
+            .await
+    }
+
+    async fn list_messages(&self, account: AccountId, id: TicketId) -> Result<Vec<Message>> {
+        self.read(move |c| tickets::messages(c, account, id)).await
+    }
+
+    async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>> {
+        self.read(move |c| tickets::history(c, account, id)).await
+    }
+}
+
+/// Turns "no row" into [`StoreError::NotFound`].
+pub(crate) trait OrNotFound<T> {
+    fn or_not_found(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for rusqlite::Result<T> {
+    fn or_not_found(self, what: &'static str) -> Result<T> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound(what)),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! Tickets, their conversation and their history.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
+use serde_json::Value;
+use switchboard_domain::{input::*, triage, *};
+
+use super::{OrNotFound, directory, rows};
+use crate::{Created, Idempotency, NewMessage, Page, Result, StoreError, TicketQuery, View};
+
+fn record(
+    c: &Connection,
+    account: AccountId,
+    ticket: TicketId,
+    at: Timestamp,
+    actor: Actor,
+    event: &HistoryEvent,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        account.0,
+        ticket.0,
+        rows::ms(at),
+        serde_json::to_string(&actor).map_err(super::backend)?,
+        serde_json::to_string(event).map_err(super::backend)?,
+    ])?;
+    Ok(())
+}
+
+/// Finds the contact by e-mail, then by phone, or creates it.
+fn resolve_contact(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    who: ContactRef,
+) -> Result<ContactId> {
+    let find = |column: &str, value: Option<&str>| -> Result<Option<i64>> {
+        let Some(value) = value else { return Ok(None) };
+        let sql = format!("SELECT id FROM contacts WHERE account_id = ?1 AND {column} = ?2");
+        Ok(c.prepare_cached(&sql)?
+            .query_row(params![account.0, value], |r| r.get(0))
+            .optional()?)
+    };
+    if let Some(id) = find("email", who.email.as_ref().map(EmailAddress::as_str))? {
+        return Ok(ContactId(id));
+    }
+    if let Some(id) = find("phone", who.phone.as_ref().map(E164::as_str))? {
+        return Ok(ContactId(id));
+    }
+    if who.email.is_none() && who.phone.is_none() {
+        return Err(DomainError::invalid("contact", "needs an email or a phone").into());
+    }
+    let contact = directory::create_contact(
+        c,
+        now,
+        account,
+        NewContact {
+            name: who.name,
+            email: who.email,
+            phone: who.phone,
+            ..NewContact::default()
+        },
+    )?;
+    Ok(contact.id)
+}
+
+pub fn create(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    input: NewTicket,
+    idempotency: Option<Idempotency>,
+    actor: Actor,
+) -> Result<Created<Ticket>> {
+    if let Some(idem) = &idempotency {
+        let earlier: Option<(String, i64)> = c
+            .prepare_cached("SELECT fingerprint, ticket_id FROM idempotency_keys WHERE account_id = ?1 AND key = ?2")?
+            .query_row(params![account.0, idem.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((fingerprint, ticket)) = earlier {
+            if fingerprint != idem.fingerprint {
+                return Err(StoreError::Conflict {
+                    field: "Idempotency-Key",
+                    message: "this key was used with a different request".into(),
+                });
+            }
+            return Ok(Created {
+                value: get(c, account, TicketId(ticket))?,
+                created: false,
+            });
+        }
+    }
+    let source = match input.channel_id {
+        Some(channel) => {
+            let kind: ChannelKind = c
+                .prepare_cached("SELECT kind FROM channels WHERE id = ?1 AND account_id = ?2")?
+                .query_row(params![channel.0, account.0], |r| rows::parsed(r, 0))
+                .optional()?
+                .ok_or_else(|| {
+                    DomainError::invalid("channel_id", format!("no such channel: {channel}"))
+                })?;
+            TicketSource::from(kind)
+        }
+        None => TicketSource::Api,
+    };
+    let contact_id = input
+        .contact
+        .map(|who| resolve_contact(c, now, account, who))
+        .transpose()?;
+    let mut ticket = Ticket {
+        id: TicketId(0),
+        subject: input.subject.into(),
+        content: input.content,
+        channel_id: input.channel_id,
+        source,
+        ticket_type: TicketType::from(source),
+        status: Status::Open,
+        stage: Stage::New,
+        priority: input.priority,
+        owner: Owner::default(),
+        assigned_at: None,
+        contact_id,
+        properties: input.properties,
+        first_reply_at: None,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    };
+    c.prepare_cached(
+        "INSERT INTO tickets (account_id, subject, content, channel_id, source, type, status, stage, priority,
+            contact_id, properties, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+    )?
+    .execute(params![
+        account.0,
+        ticket.subject,
+        ticket.content,
+        ticket.channel_id.map(|c| c.0),
+        ticket.source.as_str(),
+        ticket.ticket_type.as_str(),
+        ticket.status.as_str(),
+        ticket.stage.as_str(),
+        ticket.priority.as_str(),
+        ticket.contact_id.map(|c| c.0),
+        Value::Object(ticket.properties.clone()).to_string(),
+        rows::ms(now),
+    ])?;
+    ticket.id = TicketId(c.last_insert_rowid());
+    record(
+        c,
+        account,
+        ticket.id,
+        now,
+        actor,
+        &HistoryEvent::Created {
+            source,
+            owner: ticket.owner,
+        },
+    )?;
+    if let Some(idem) = idempotency {
+        c.prepare_cached(
+            "INSERT INTO idempotency_keys (account_id, key, fingerprint, ticket_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![account.0, idem.key, idem.fingerprint, ticket.id.0, rows::ms(now)])?;
+    }
+    Ok(Created {
+        value: ticket,
+        created: true,
+    })
+}
+
+pub fn get(c: &Connection, account: AccountId, id: TicketId) -> Result<Ticket> {
+    let sql = format!(
+        "SELECT {} FROM tickets WHERE id = ?1 AND account_id = ?2",
+        rows::TICKET_COLUMNS
+    );
+    c.prepare_cached(&sql)?
+        .query_row(params![id.0, account.0], rows::ticket)
+        .or_not_found("ticket")
+}
+
+pub fn list(
+    c: &Connection,
+    account: AccountId,
+    caller: UserId,
+    q: &TicketQuery,
+) -> Result<Page<Ticket>> {
+    const MY_TEAMS: &str = "owner_team_id IN (SELECT team_id FROM team_members WHERE user_id = ?)";
+    let mut sql = format!(
+        "SELECT {} FROM tickets WHERE account_id = ?",
+        rows::TICKET_COLUMNS
+    );
+    let mut args: Vec<Sql> = vec![Sql::Integer(account.0)];
+    let mut and = |clause: &str, arg: Option<Sql>| {
+        sql.push_str(" AND ");
+        sql.push_str(clause);
+        args.extend(arg);
+    };
+    match q.view {
+        None => {}
+        Some(View::Unassigned) => and("status = 'open' AND owner_user_id IS NULL", None),
+        Some(View::Mine) => and(
+            "status = 'open' AND owner_user_id = ?",
+            Some(Sql::Integer(caller.0)),
+        ),
+        Some(View::TeamUnassigned) => and(
+            &format!("status = 'open' AND owner_user_id IS NULL AND {MY_TEAMS}"),
+            Some(Sql::Integer(caller.0)),
+        ),
+        Some(View::TeamOpen) => and(
+            &format!("status = 'open' AND {MY_TEAMS}"),
+            Some(Sql::Integer(caller.0)),
+        ),
+        Some(View::Open) => and("status = 'open'", None),
+        Some(View::Closed) => and("status = 'closed'", None),
+    }
+    if let Some(v) = q.channel_id {
+        and("channel_id = ?", Some(Sql::Integer(v.0)));
+    }
+    if let Some(v) = q.ticket_type {
+        and("type = ?", Some(Sql::Text(v.as_str().into())));
+    }
+    if let Some(v) = q.owner_user_id {
+        and("owner_user_id = ?", Some(Sql::Integer(v.0)));
+    }
+    if let Some(v) = q.team_id {
+        and("owner_team_id = ?", Some(Sql::Integer(v.0)));
+    }
+    if let Some(v) = q.priority {
+        and("priority = ?", Some(Sql::Text(v.as_str().into())));
+    }
+    and("id < ?", Some(Sql::Integer(q.cursor.unwrap_or(i64::MAX))));
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push(Sql::Integer(i64::from(q.limit) + 1));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let items = stmt
+        .query_map(params_from_iter(args), rows::ticket)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(crate::paginate(items, q.limit, |t| t.id.0))
+}
+
+/// Writes every mutable column of `t` back.
+fn save(c: &Connection, account: AccountId, t: &Ticket) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE tickets SET subject = ?1, content = ?2, status = ?3, stage = ?4, priority = ?5, owner_user_id = ?6,
+            owner_team_id = ?7, assigned_at = ?8, contact_id = ?9, properties = ?10, first_reply_at = ?11,
+            updated_at = ?12, closed_at = ?13
+         WHERE id = ?14 AND account_id = ?15",
+    )?
+    .execute(params![
+        t.subject,
+        t.content,
+        t.status.as_str(),
+        t.stage.as_str(),
+        t.priority.as_str(),
+        t.owner.user_id.map(|u| u.0),
+        t.owner.team_id.map(|u| u.0),
+        t.assigned_at.map(rows::ms),
+        t.contact_id.map(|u| u.0),
+        Value::Object(t.properties.clone()).to_string(),
+        t.first_reply_at.map(rows::ms),
+        rows::ms(t.updated_at),
+        t.closed_at.map(rows::ms),
+        t.id.0,
+        account.0,
+    ])?;
+    Ok(())
+}
+
+/// Applies a status/stage pair, keeping `closed_at` in step, and records it.
+fn move_status(
+    c: &Connection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: (Status, Stage),
+    now: Timestamp,
+    actor: Actor,
+) -> Result<()> {
+    if (t.status, t.stage) == to {
+        return Ok(());
+    }
+    let event = HistoryEvent::StatusChanged {
+        from_status: t.status,
+        from_stage: t.stage,
+        to_status: to.0,
+        to_stage: to.1,
+    };
+    t.closed_at = match (t.status, to.0) {
+        (Status::Open, Status::Closed) => Some(now),
+        (_, Status::Open) => None,
+        _ => t.closed_at,
+    };
+    (t.status, t.stage) = to;
+    record(c, account, t.id, now, actor, &event)
+}
+
+/// Gives the ticket a new owner and records why.
+fn move_owner(
+    c: &Connection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: Owner,
+    now: Timestamp,
+    actor: Actor,
+    reason: &str,
+) -> Result<()> {
+    if t.owner == to {
+        return Ok(());
+    }
+    if let Some(user) = to.user_id {
+        directory::ensure_exists(c, "users", account, user.0, "user_id")?;
+    }
+    if let Some(team) = to.team_id {
+        directory::ensure_exists(c, "teams", account, team.0, "team_id")?;
+    }
+    let event = HistoryEvent::OwnerChanged {
+        from: t.owner,
+        to,
+        reason: reason.into(),
+    };
+    if to.user_id != t.owner.user_id {
+        t.assigned_at = to.user_id.map(|_| now);
+    }
+    t.owner = to;
+    record(c, account, t.id, now, actor, &event)
+}
+
+pub fn update(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+    patch: TicketPatch,
+    actor: Actor,
+) -> Result<Ticket> {
+    let mut t = get(c, account, id)?;
+    let mut fields = Vec::new();
+    if let Some(v) = patch.subject {
+        t.subject = v.into();
+        fields.push("subject".to_owned());
+    }
+    if let Some(v) = patch.content {
+        t.content = v;
+        fields.push("content".to_owned());
+    }
+    if let Some(v) = patch.priority {
+        t.priority = v;
+        fields.push("priority".to_owned());
+    }
+    if let Some(props) = patch.properties {
+        for (key, value) in props {
+            if value.is_null() {
+                t.properties.remove(&key);
+            } else {
+                t.properties.insert(key, value);
+            }
+        }
+        fields.push("properties".to_owned());
+    }
+    if let Some(v) = patch.contact_id {
+        if let Some(contact) = v {
+            directory::ensure_exists(c, "contacts", account, contact.0, "contact_id")?;
+        }
+        t.contact_id = v;
+        fields.push("contact_id".to_owned());
+    }
+    if !fields.is_empty() {
+        record(
+            c,
+            account,
+            id,
+            now,
+            actor,
+            &HistoryEvent::Updated { fields },
+        )?;
+    }
+    let to = triage::change_status((t.status, t.stage), patch.status, patch.stage)?;
+    move_status(c, account, &mut t, to, now, actor)?;
+    t.updated_at = now;
+    save(c, account, &t)?;
+    Ok(t)
+}
+
+pub fn set_owner(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+    requested: Owner,
+    actor: Actor,
+) -> Result<Ticket> {
+    let mut t = get(c, account, id)?;
+    let user = requested
+        .user_id
+        .map(|u| {
+            directory::get_user(c, account, u).map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    DomainError::invalid("user_id", format!("no such user: {u}")).into()
+                }
+                e => e,
+            })
+        })
+        .transpose()?;
+    let to = triage::manual_owner(requested, t.owner, user.as_ref());
+    move_owner(c, account, &mut t, to, now, actor, "manual")?;
+    t.updated_at = now;
+    save(c, account, &t)?;
+    Ok(t)
+}
+
+pub fn add_message(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+    m: NewMessage,
+) -> Result<(Message, Ticket)> {
+    let mut t = get(c, account, id)?;
+    c.prepare_cached(
+        "INSERT INTO messages (account_id, ticket_id, kind, author, body, external_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        account.0,
+        id.0,
+        m.kind.as_str(),
+        serde_json::to_string(&m.author).map_err(super::backend)?,
+        m.body,
+        m.external_id,
+        rows::ms(now),
+    ])?;
+    let message = Message {
+        id: MessageId(c.last_insert_rowid()),
+        ticket_id: id,
+        kind: m.kind,
+        author: m.author,
+        body: m.body,
+        external_id: m.external_id,
+        created_at: now,
+    };
+    record(
+        c,
+        account,
+        id,
+        now,
+        m.author,
+        &HistoryEvent::MessageAdded {
+            message_id: message.id,
+            kind: m.kind,
+        },
+    )?;
+    if let Actor::User { user_id } = m.author {
+        let author = directory::get_user(c, account, user_id)?;
+        if let Some(to) = triage::owner_after_message(t.owner, m.kind, &author) {
+            move_owner(c, account, &mut t, to, now, m.author, "reply")?;
+        }
+    }
+    if m.kind == MessageKind::Reply && t.first_reply_at.is_none() {
+        t.first_reply_at = Some(now);
+    }
+    let to = triage::stage_after_message(t.status, t.stage, m.kind);
+    move_status(c, account, &mut t, to, now, m.author)?;
+    t.updated_at = now;
+    save(c, account, &t)?;
+    Ok((message, t))
+}
+
+pub fn messages(c: &Connection, account: AccountId, id: TicketId) -> Result<Vec<Message>> {
+    get(c, account, id)?;
+    let sql = format!(
+        "SELECT {} FROM messages WHERE ticket_id = ?1 AND account_id = ?2 ORDER BY id",
+        rows::MESSAGE_COLUMNS
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let items = stmt
+        .query_map(params![id.0, account.0], rows::message)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(items)
+}
+
+pub fn history(c: &Connection, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>> {
+    get(c, account, id)?;
+    let mut stmt = c.prepare_cached(
+        "SELECT id, ticket_id, at, actor, event FROM ticket_history WHERE ticket_id = ?1 AND account_id = ?2 ORDER BY id",
+    )?;
+    let items = stmt
+        .query_map(params![id.0, account.0], rows::history)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(items)
+}
