@@ -1,1 +1,115 @@
-//! placeholder
+//! Switchboard's HTTP server: the REST API under `/api/v1`, operational
+//! endpoints, metrics.
+//!
+//! Map of the modules:
+//! - [`routes`]: one module per area, each exporting a `router()`; handlers
+//!   only extract, call the store, and respond;
+//! - [`auth`]: API tokens and the [`auth::Caller`] extractor; role checks;
+//! - [`extract`]: JSON, path and query extractors that fail with problem bodies;
+//! - [`problem`]: [`problem::ApiError`], the one error type, rendered as
+//!   RFC 9457 problem JSON;
+//! - [`openapi`]: the generated OpenAPI document;
+//! - [`setup`]: account creation, the first start (admin token file), demo data.
+//!
+//! [`app`] assembles the router; [`serve`] runs it until a shutdown signal.
+
+pub mod auth;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod setup;
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    middleware::{self, Next},
+    response::Response,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use switchboard_store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage backend.
+    pub store: Arc<dyn Store>,
+    /// Renders the Prometheus metrics.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// State over `store`, with the process-wide metrics recorder.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            metrics: metrics_handle(),
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder; installed on first use (a process
+/// has one global recorder, and tests start many apps in one process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed; then ours just
+            // renders nothing, which is acceptable for an embedding program.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(routes::directory::router())
+        .merge(routes::tickets::router())
+        .merge(routes::ops::openapi_router())
+        .fallback(|| async { problem::ApiError::NotFound("route".into()) });
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(routes::ops::router())
+        .layer(middleware::from_fn(record_metrics))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Counts requests and times them, labelled by route template (never by the
+/// raw path, which would carry ids) and status.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("switchboard_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("switchboard_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish (their writes are committed before they answer).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

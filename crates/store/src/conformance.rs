@@ -96,6 +96,7 @@ async fn account(store: &dyn Store, n: &str) -> (AccountId, User) {
         .create_account(
             name(n),
             new_user("Admin", &format!("admin@{n}.example"), Role::Agent),
+            format!("admin-hash-{n}"),
         )
         .await
         .unwrap();

@@ -162,8 +162,14 @@ pub struct TokenInfo {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates an account with its first super admin (whatever `admin.role`
-    /// says) and the built-in language skills.
-    async fn create_account(&self, name: Name, admin: NewUser) -> Result<(Account, User)>;
+    /// says), an API token for that admin (stored by `admin_token_hash`) and
+    /// the built-in language skills, all in one transaction.
+    async fn create_account(
+        &self,
+        name: Name,
+        admin: NewUser,
+        admin_token_hash: String,
+    ) -> Result<(Account, User)>;
     /// How many accounts exist (zero on a fresh database).
     async fn account_count(&self) -> Result<u64>;
     /// The oldest account, created on first start.

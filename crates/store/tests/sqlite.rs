@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use switchboard_domain::{SystemClock, input::*};
+use switchboard_domain::SystemClock;
 use switchboard_store::{
     SqliteStore, Store,
     conformance::{Fixture, new_ticket, new_user},
@@ -29,6 +29,7 @@ async fn committed_writes_survive_closing_and_reopening() {
         .create_account(
             "acme".to_owned().try_into().unwrap(),
             new_user("A", "a@acme.example", switchboard_domain::Role::Agent),
+            "h".into(),
         )
         .await
         .unwrap();
@@ -57,8 +58,4 @@ async fn committed_writes_survive_closing_and_reopening() {
         1,
         "migrations are not re-applied"
     );
-    let _ = NewTeam {
-        name: "x".to_owned().try_into().unwrap(),
-        members: vec![],
-    };
 }

@@ -1,1 +1,191 @@
-fn main() {}
+//! `switchboard`: the help desk router's one binary. Parses the command line,
+//! loads the configuration, and hands over to the library crates.
+
+mod config;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard_domain::SystemClock;
+use switchboard_server::{AppState, setup};
+use switchboard_store::SqliteStore;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "Help desk ticket router")]
+struct Cli {
+    /// Optional TOML configuration file.
+    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the server (migrating the database first).
+    Serve(ServeArgs),
+    /// Manages accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+/// Where the data is.
+#[derive(Debug, clap::Args)]
+struct StorageArgs {
+    /// Data directory (SQLite database, admin token). Default: ./switchboard-data
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL; default: an SQLite file in the data directory.
+    #[arg(
+        long = "database",
+        env = "SWITCHBOARD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on. Default: 127.0.0.1:8080
+    #[arg(long, env = "SWITCHBOARD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Log filter, e.g. `info` or `switchboard_store=debug`.
+    #[arg(long, env = "SWITCHBOARD_LOG")]
+    log: Option<String>,
+    /// Also seed a small demo help desk (users, teams, channels, tickets).
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Creates an account with its own super admin and prints the admin's API token once.
+    Create {
+        /// The account's name.
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The super admin's e-mail address.
+        #[arg(long, default_value = "admin@localhost")]
+        admin_email: String,
+        /// The super admin's name.
+        #[arg(long, default_value = "Admin")]
+        admin_name: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = config::FileConfig::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = config::merge(
+                file,
+                args.storage.data_dir,
+                args.listen,
+                args.storage.database,
+                args.log,
+            );
+            runtime.block_on(serve(config, args.demo))
+        }
+        Command::Account(AccountCommand::Create {
+            name,
+            storage,
+            admin_email,
+            admin_name,
+        }) => {
+            let config = config::merge(file, storage.data_dir, None, storage.database, None);
+            runtime.block_on(create_account(config, &name, &admin_name, &admin_email))
+        }
+    }
+}
+
+fn open_store(config: &config::ServeConfig) -> anyhow::Result<Arc<SqliteStore>> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.database.sqlite_path()?;
+    let store = SqliteStore::open(&path, Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log).context("invalid log filter")?,
+        )
+        .init();
+    tracing::info!(?config, "starting");
+    let store = open_store(&config)?;
+    match setup::first_start(store.as_ref(), &config.data_dir).await? {
+        setup::FirstStart::Created { token_file } => {
+            println!(
+                "Created the default account. The super admin's API token is in {}",
+                token_file.display()
+            );
+        }
+        setup::FirstStart::AlreadySetUp => {}
+    }
+    if demo && setup::seed_demo(store.as_ref()).await? {
+        println!("Seeded the demo help desk.");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    println!("Switchboard listening on http://{}", listener.local_addr()?);
+    switchboard_server::serve(listener, AppState::new(store.clone()), shutdown_signal()).await?;
+    // In-flight requests have finished; commit anything still queued.
+    store.close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn create_account(
+    config: config::ServeConfig,
+    name: &str,
+    admin_name: &str,
+    admin_email: &str,
+) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let (account, admin, token) =
+        setup::create_account(store.as_ref(), name, admin_name, admin_email).await?;
+    store.close();
+    println!(
+        "Created account {} ({}) with super admin {} <{}>.",
+        account.id, account.name, admin.id, admin.email
+    );
+    println!("API token (shown once): {token}");
+    Ok(())
+}

@@ -30,6 +30,7 @@ pub fn create_account(
     now: Timestamp,
     name: Name,
     mut admin: NewUser,
+    admin_token_hash: String,
 ) -> Result<(Account, User)> {
     c.execute(
         "INSERT INTO accounts (name, created_at) VALUES (?1, ?2)",
@@ -47,6 +48,14 @@ pub fn create_account(
     }
     admin.role = Role::SuperAdmin;
     let user = create_user(c, now, account.id, admin)?;
+    create_token(
+        c,
+        now,
+        account.id,
+        user.id,
+        "admin".into(),
+        admin_token_hash,
+    )?;
     Ok((account, user))
 }
 

@@ -161,8 +161,13 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_account(&self, name: Name, admin: NewUser) -> Result<(Account, User)> {
-        self.write(move |c, now| directory::create_account(c, now, name, admin))
+    async fn create_account(
+        &self,
+        name: Name,
+        admin: NewUser,
+        admin_token_hash: String,
+    ) -> Result<(Account, User)> {
+        self.write(move |c, now| directory::create_account(c, now, name, admin, admin_token_hash))
             .await
     }
 

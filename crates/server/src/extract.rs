@@ -1,0 +1,100 @@
+//! Request extraction that fails with problem bodies instead of axum's plain
+//! text: JSON bodies (with the path of the offending field), paths and
+//! query strings.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{HeaderMap, header},
+};
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+
+/// A path parameter; a malformed one is a 400 problem.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// Query parameters; an unknown or malformed one is a 400 problem.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// A JSON body parsed into `T`. Syntax errors are 400; values of the wrong
+/// type or form, missing or unknown fields are 422 naming the field.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await?;
+        parse_json(&parts.headers, &bytes).map(Json)
+    }
+}
+
+/// Parses a JSON body; exposed for handlers that also need the raw bytes.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+        });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(json_problem)?;
+    // Trailing characters after the value are a syntax error too.
+    de.end().map_err(|e| ApiError::BadRequest {
+        field: None,
+        detail: format!("malformed JSON: {e}"),
+    })?;
+    Ok(value)
+}
+
+fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let message = inner.to_string();
+    // For missing and unknown fields serde names the field in backquotes;
+    // the path points at the object holding it.
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let field = match (path.as_str(), named) {
+        (".", Some(name)) => Some(name.to_owned()),
+        (".", None) => None,
+        // An unknown field is already the last segment of the path.
+        (p, Some(name)) if p == name || p.ends_with(&format!(".{name}")) => Some(p.to_owned()),
+        (p, Some(name)) => Some(format!("{p}.{name}")),
+        (p, None) => Some(p.to_owned()),
+    };
+    match inner.classify() {
+        Category::Data => ApiError::Invalid {
+            field,
+            detail: strip_position(&message),
+        },
+        Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
+            field,
+            detail: format!("malformed JSON: {message}"),
+        },
+    }
+}
+
+/// serde_json appends " at line 1 column 42"; for a data error the field
+/// path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}

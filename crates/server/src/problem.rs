@@ -1,0 +1,229 @@
+//! The one error type of the HTTP layer. Every failure becomes an RFC 9457
+//! problem body (`application/problem+json`) naming the field at fault when
+//! there is one. Internal errors are logged with their cause and answered
+//! with a generic body, so database details never reach a client.
+
+use axum::{
+    Json,
+    extract::rejection::{BytesRejection, PathRejection, QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use switchboard_domain::DomainError;
+use switchboard_store::StoreError;
+
+/// An RFC 9457 problem body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong this time, for a person.
+    pub detail: String,
+    /// The request field at fault (a JSON path such as `contact.email`, a
+    /// query parameter, a path parameter or a header), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (bad JSON syntax, bad query or path).
+    #[error("{detail}")]
+    BadRequest {
+        field: Option<String>,
+        detail: String,
+    },
+    /// The request is well-formed but a value is not acceptable.
+    #[error("{detail}")]
+    Invalid {
+        field: Option<String>,
+        detail: String,
+    },
+    /// No or unknown credentials.
+    #[error("authentication required")]
+    Unauthorized,
+    /// Authenticated, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Not found in the caller's account.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Clashes with existing data.
+    #[error("{detail}")]
+    Conflict { field: String, detail: String },
+    /// The body is larger than allowed.
+    #[error("request body too large")]
+    TooLarge,
+    /// The body is not JSON.
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// The server is shutting down.
+    #[error("shutting down")]
+    Unavailable,
+    /// A bug or an infrastructure failure; logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 422 on `field`.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: Some(field.into()),
+            detail: detail.into(),
+        }
+    }
+
+    /// A 403 with a reason.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden(detail.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::BadRequest { .. } => {
+                (StatusCode::BAD_REQUEST, "bad-request", "Malformed request")
+            }
+            Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid value"),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Request too large",
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        let detail = match &self {
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "something went wrong on our side; it has been logged".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let field = match &self {
+            Self::BadRequest { field, .. } | Self::Invalid { field, .. } => field.clone(),
+            Self::Conflict { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let body = Problem {
+            kind: format!("urn:switchboard:problem:{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            field,
+        };
+        let mut response = (status, Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { field, reason } => Self::invalid(field, reason),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what.into()),
+            StoreError::Conflict { field, message } => Self::Conflict {
+                field: field.into(),
+                detail: message,
+            },
+            StoreError::Invalid(e) => e.into(),
+            StoreError::ShuttingDown => Self::Unavailable,
+            StoreError::Backend(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        // Every route of this API has one path parameter, `id`.
+        Self::BadRequest {
+            field: Some("id".into()),
+            detail: e.body_text(),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        // The message reads "Failed to deserialize query string: NAME: why"
+        // for a bad value, or "...: unknown field `NAME`, ..." for a stray one.
+        let detail = e.body_text();
+        let reason = detail
+            .split_once("query string: ")
+            .map_or(detail.as_str(), |(_, r)| r);
+        let field = match reason.strip_prefix("unknown field `") {
+            Some(rest) => rest.split('`').next(),
+            None => reason
+                .split_once(": ")
+                .map(|(name, _)| name)
+                .filter(|n| !n.contains(' ')),
+        };
+        Self::BadRequest {
+            field: Some(field.unwrap_or("query").to_owned()),
+            detail,
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge
+        } else {
+            Self::BadRequest {
+                field: None,
+                detail: e.body_text(),
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Test harness: `spawn_app()` starts the real server on port 0 over a real
+//! SQLite file in a temporary directory, with one account and its super
+//! admin's token; helpers send JSON and return status and body.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard_domain::SystemClock;
+use switchboard_server::{AppState, setup};
+use switchboard_store::{SqliteStore, Store};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The super admin of the first account.
+    pub admin: String,
+    pub store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(SqliteStore::open(&dir.path().join("test.db"), Arc::new(SystemClock)).unwrap());
+    let (_, _, admin) =
+        setup::create_account(store.as_ref(), "Acme", "Admin", "admin@acme.example")
+            .await
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(store.clone() as Arc<dyn Store>);
+    tokio::spawn(switchboard_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        admin,
+        store,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Sends `body` (if any) as JSON with `token` (if any).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// Creates a user with `role` and returns its id and a token for it.
+    pub async fn user(&self, name: &str, role: &str, extra: Value) -> (i64, String) {
+        let mut body = json!({"name": name, "email": format!("{}@acme.example", name.to_lowercase()), "role": role, "help_desk_seat": true});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let (status, user) = self.post("/api/v1/users", &self.admin, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        let id = user["id"].as_i64().unwrap();
+        let (status, token) = self
+            .post(
+                &format!("/api/v1/users/{id}/tokens"),
+                &self.admin,
+                json!({"name": "test"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        (id, token["token"].as_str().unwrap().to_owned())
+    }
+
+    /// Creates a ticket and returns it.
+    pub async fn ticket(&self, token: &str, subject: &str) -> Value {
+        let (status, t) = self
+            .post("/api/v1/tickets", token, json!({"subject": subject}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        t
+    }
+
+    /// Ids of a list response.
+    pub fn ids(page: &Value) -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+/// Asserts a problem body with `status` naming `field`.
+pub fn assert_problem(got: &(StatusCode, Value), status: u16, field: Option<&str>) {
+    let (s, body) = got;
+    assert_eq!(s.as_u16(), status, "{body}");
+    assert_eq!(body["status"], json!(status), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("urn:switchboard:problem:")),
+        "{body}"
+    );
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    if let Some(f) = field {
+        assert_eq!(body["field"], json!(f), "{body}");
+    }
+}

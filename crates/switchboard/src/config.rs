@@ -1,0 +1,168 @@
+//! Configuration, from lowest to highest precedence: built-in defaults, an
+//! optional TOML file (`--config` / `SWITCHBOARD_CONFIG`), `SWITCHBOARD_*`
+//! environment variables, then command-line flags. (clap reads a flag or,
+//! failing that, its environment variable; the file fills what both left
+//! unset.)
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The optional configuration file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where the SQLite database and the admin token live.
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// Database URL (`sqlite://PATH`); default: `<data_dir>/switchboard.db`.
+    pub database_url: Option<String>,
+    /// Log filter (`info`, `switchboard=debug`, ...).
+    pub log: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads `path`, or returns the empty configuration when there is none.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration file {}", path.display()))
+    }
+}
+
+/// A database URL whose password never appears in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Where the SQLite file is, for `sqlite://PATH`, `sqlite:PATH` or a bare path.
+    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
+        let url = self.0.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            bail!(
+                "PostgreSQL is not supported by this build yet; use an SQLite path or sqlite:// URL"
+            );
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            bail!("the database URL names no file");
+        }
+        Ok(PathBuf::from(path))
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    /// Shows the URL with any `user:password@` password replaced.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = &self.0;
+        let redacted = match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &url[scheme + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => {
+                        format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..])
+                    }
+                    None => url.clone(),
+                }
+            }
+            _ => url.clone(),
+        };
+        write!(f, "{redacted:?}")
+    }
+}
+
+/// The settings `serve` runs with, after merging.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database.
+    pub database: DatabaseUrl,
+    /// Log filter.
+    pub log: String,
+}
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./switchboard-data";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Merges flag/env values over the file over the defaults.
+pub fn merge(
+    file: FileConfig,
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+    log: Option<String>,
+) -> ServeConfig {
+    let data_dir = data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let database = database
+        .or(file.database_url)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("switchboard.db").display()));
+    ServeConfig {
+        listen: listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+        database: DatabaseUrl(database),
+        log: log.or(file.log).unwrap_or_else(|| "info".into()),
+        data_dir,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_which_beats_defaults() {
+        let file: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\nlog = \"debug\"").unwrap();
+        let c = merge(file, Some("/tmp/x".into()), None, None, Some("warn".into()));
+        assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.log, "warn");
+        assert_eq!(
+            c.database.sqlite_path().unwrap(),
+            PathBuf::from("/tmp/x/switchboard.db")
+        );
+        let d = merge(FileConfig::default(), None, None, None, None);
+        assert_eq!(d.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(d.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted_in_debug_output() {
+        let url = DatabaseUrl::from("postgres://app:hunter2@db:5432/sb".to_owned());
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("app:[redacted]@db"));
+        assert!(url.sqlite_path().is_err());
+    }
+}
