@@ -1,0 +1,245 @@
+//! The real binary as a process: first start, `account create`, durability
+//! under SIGKILL, and graceful shutdown on SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+/// A running `switchboard serve` on a free port.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server prints its address")
+                .unwrap();
+            if let Some(addr) = line.strip_prefix("Switchboard listening on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn admin_token(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Fires creates from 16 concurrent clients until the server stops
+/// answering; returns every (id, subject) acknowledged with 201.
+async fn burst(base: String, token: String, acked: Arc<Mutex<Vec<(i64, String)>>>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for worker in 0..16 {
+        let (client, base, token, acked) =
+            (client.clone(), base.clone(), token.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0.. {
+                let subject = format!("burst {worker}-{n}");
+                let sent = client
+                    .post(format!("{base}/api/v1/tickets"))
+                    .bearer_auth(&token)
+                    .json(&json!({"subject": subject, "content": "x".repeat(300)}))
+                    .send()
+                    .await;
+                let Ok(res) = sent else { return };
+                if res.status() != reqwest::StatusCode::CREATED {
+                    return;
+                }
+                let Ok(body) = res.json::<Value>().await else {
+                    return;
+                };
+                acked
+                    .lock()
+                    .unwrap()
+                    .push((body["id"].as_i64().unwrap(), subject));
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn wait_for_acks(acked: &Mutex<Vec<(i64, String)>>, at_least: usize) {
+    for _ in 0..600 {
+        if acked.lock().unwrap().len() >= at_least {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server did not acknowledge {at_least} creates in time");
+}
+
+async fn assert_all_present(base: &str, token: &str, acked: &[(i64, String)]) {
+    let client = reqwest::Client::new();
+    for (id, subject) in acked {
+        let res = client
+            .get(format!("{base}/api/v1/tickets/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            reqwest::StatusCode::OK,
+            "ticket {id} acknowledged with 201 is missing"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["subject"], json!(subject));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_ticket_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let token = admin_token(dir.path());
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let load = tokio::spawn(burst(server.base.clone(), token.clone(), acked.clone()));
+    wait_for_acks(&acked, 300).await;
+    server.child.kill().unwrap(); // SIGKILL: no chance to flush anything.
+    server.child.wait().unwrap();
+    load.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    drop(server);
+
+    let restarted = Server::start(dir.path());
+    assert_eq!(
+        admin_token(dir.path()),
+        token,
+        "a later start never rewrites the admin token"
+    );
+    assert_all_present(&restarted.base, &token, &acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let token = admin_token(dir.path());
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let load = tokio::spawn(burst(server.base.clone(), token.clone(), acked.clone()));
+    wait_for_acks(&acked, 100).await;
+    server.signal("TERM");
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    load.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    drop(server);
+    let restarted = Server::start(dir.path());
+    assert_all_present(&restarted.base, &token, &acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_create_prints_a_token_for_an_isolated_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let admin = admin_token(dir.path());
+    let meta = std::fs::metadata(dir.path().join("admin-token")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    // The CLI writes to the same database while the server runs.
+    let out = Command::new(BIN)
+        .args([
+            "account",
+            "create",
+            "Globex",
+            "--admin-email",
+            "boss@globex.example",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("SWITCHBOARD_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let other = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("API token (shown once): "))
+        .expect("the token is printed")
+        .to_owned();
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/api/v1/tickets", server.base))
+        .bearer_auth(&admin)
+        .json(&json!({"subject": "Default account's ticket"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = client
+        .get(format!("{}/api/v1/tickets/{}", server.base, created["id"]))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    let users: Value = client
+        .get(format!("{}/api/v1/users", server.base))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["items"].as_array().unwrap().len(), 1);
+    assert_eq!(users["items"][0]["email"], "boss@globex.example");
+    assert_eq!(users["items"][0]["role"], "super_admin");
+}
