@@ -9,6 +9,12 @@
 //! [`Caller::require_admin`] or [`Caller::require_can_manage`] before changing
 //! configuration.
 
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
 use axum::{extract::FromRequestParts, http::request::Parts};
 use base64::Engine;
 use rand::RngCore;
@@ -90,12 +96,61 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| t.starts_with(TOKEN_PREFIX))
             .ok_or(ApiError::Unauthorized)?;
+        let hash = hash_token(token);
+        if let Some(principal) = state.auth_cache.get(&hash) {
+            return Ok(Caller(principal));
+        }
         let principal = state
             .store
-            .authenticate(hash_token(token))
+            .authenticate(hash.clone())
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        state.auth_cache.put(hash, principal.clone());
         Ok(Caller(principal))
+    }
+}
+
+/// Recently authenticated tokens, so that a busy integration does not cost a
+/// database read per request. Entries live [`AuthCache::TTL`]; changing a
+/// user through this server clears the cache at once, so a deactivation or
+/// a role change applies immediately on this node and within the TTL on
+/// other nodes sharing the database. Only successes are cached.
+#[derive(Debug, Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+impl AuthCache {
+    /// How long a cached authentication is trusted.
+    pub const TTL: Duration = Duration::from_secs(5);
+    /// Bound on the entries kept (beyond it, expired ones are dropped, then all).
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, hash: &str) -> Option<Principal> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, hash: String, principal: Principal) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (principal, Instant::now()));
+    }
+
+    /// Forgets every cached authentication (after a user changed).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

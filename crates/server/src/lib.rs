@@ -41,6 +41,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Renders the Prometheus metrics.
     pub metrics: PrometheusHandle,
+    /// Recently authenticated tokens.
+    pub auth_cache: Arc<auth::AuthCache>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
         Self {
             store,
             metrics: metrics_handle(),
+            auth_cache: Arc::default(),
         }
     }
 }

@@ -838,3 +838,29 @@ async fn the_demo_help_desk_is_seeded_once() {
     let (_, teams) = app.get("/api/v1/teams", &app.admin).await;
     assert_eq!(teams["items"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn deactivating_a_user_revokes_their_tokens_at_once() {
+    let app = spawn_app().await;
+    let (ana_id, ana) = app.user("Ana", "agent", json!({})).await;
+    assert_eq!(
+        app.get("/api/v1/tickets", &ana).await.0,
+        StatusCode::OK,
+        "cached now"
+    );
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/users/{ana_id}"),
+            &app.admin,
+            json!({"deactivated": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_problem(&app.get("/api/v1/tickets", &ana).await, 401, None);
+    assert_problem(
+        &app.patch("/api/v1/users/1", &app.admin, json!({"role": "agent"}))
+            .await,
+        409,
+        Some("role"),
+    );
+}

@@ -110,9 +110,10 @@ pub(crate) async fn update_user(
     if let Some(role) = patch.role {
         caller.require_can_manage(role)?;
     }
-    Ok(axum::Json(
-        s.store.update_user(caller.0.account_id, id, patch).await?,
-    ))
+    let user = s.store.update_user(caller.0.account_id, id, patch).await?;
+    // A deactivation or role change must apply to the user's next request.
+    s.auth_cache.clear();
+    Ok(axum::Json(user))
 }
 
 /// Body of a token request.

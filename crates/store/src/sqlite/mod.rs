@@ -32,9 +32,14 @@ use crate::{
 };
 pub use writer::MAX_BATCH;
 
-/// Idle read connections kept open; more are opened under load and closed
-/// when returned beyond this many.
-const IDLE_READERS: usize = 8;
+/// Read connections. Reads wait for a free one (an async semaphore) instead
+/// of opening more, so connections, and their prepared statements, are
+/// reused: opening one means parsing the schema again.
+const READERS: usize = 4;
+
+/// Prepared statements kept per connection; the ticket path alone uses more
+/// than rusqlite's default of 16, and re-preparing costs more than running.
+const STATEMENT_CACHE: usize = 128;
 
 /// The SQLite store. Cheap to share behind an `Arc`; dropping the last
 /// reference commits queued writes and stops the writer thread.
@@ -47,9 +52,12 @@ pub struct SqliteStore {
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    permits: tokio::sync::Semaphore,
 }
 
 impl Readers {
+    /// An idle connection, or a new one while fewer than [`READERS`] exist
+    /// (the semaphore guarantees that).
     fn take(&self) -> Result<Connection> {
         if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(conn);
@@ -59,17 +67,45 @@ impl Readers {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(backend)?;
+        configure(&conn)?;
         Ok(conn)
     }
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < IDLE_READERS {
+        // A read whose caller went away may still hold a connection past its
+        // permit; never keep more than the pool size.
+        if idle.len() < READERS {
             idle.push(conn);
         }
     }
+}
+
+/// Settings every connection gets.
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+/// Turns off SQLite's global memory statistics: they take a process-wide
+/// mutex on every allocation, which the writer and the readers then fight
+/// over. Must run before SQLite initialises; later calls are refused by
+/// SQLite and harmless.
+fn disable_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called before any connection is opened
+        // by this process (Once, and `open` calls this first); if SQLite is
+        // already initialised it returns SQLITE_MISUSE and changes nothing.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            );
+        }
+    });
 }
 
 /// Wraps a database error as [`StoreError::Backend`].
@@ -99,6 +135,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it, and
     /// starts the writer thread.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        disable_memory_statistics();
         let mut conn = Connection::open(path).map_err(backend)?;
         // Durability: WAL with synchronous=FULL syncs the WAL on every
         // commit, so an acknowledged write survives a crash or power loss.
@@ -109,8 +146,7 @@ impl SqliteStore {
              PRAGMA foreign_keys = ON;",
         )
         .map_err(backend)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(backend)?;
+        configure(&conn)?;
         schema::migrate(&mut conn)?;
         let writer = writer::Writer::spawn(conn).map_err(backend)?;
         Ok(Self {
@@ -118,6 +154,7 @@ impl SqliteStore {
             readers: Arc::new(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                permits: tokio::sync::Semaphore::new(READERS),
             }),
             clock,
         })
@@ -148,6 +185,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let readers = self.readers.clone();
+        let _permit = self.readers.permits.acquire().await.map_err(backend)?;
         tokio::task::spawn_blocking(move || {
             let conn = readers.take()?;
             let result = f(&conn);

@@ -105,8 +105,13 @@ impl Drop for Writer {
 /// Runs one job inside a savepoint of the batch's transaction. A panic in the
 /// job is caught so that it fails that job only, not the thread.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(super::backend)?;
+    // Cached statements: these run twice per job, so they are parsed once.
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(super::backend)
+    };
+    run("SAVEPOINT job")?;
     let outcome = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -117,12 +122,10 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
             format!("write job panicked: {what}").into(),
         ))
     });
-    let end = if outcome.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    conn.execute_batch(end).map_err(super::backend)?;
+    if outcome.is_err() {
+        run("ROLLBACK TO job")?;
+    }
+    run("RELEASE job")?;
     outcome
 }
 
