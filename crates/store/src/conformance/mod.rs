@@ -1,0 +1,126 @@
+//! The behaviour every storage backend must show, written once. Each
+//! function takes a fresh, empty store; [`conformance_tests!`] turns all of
+//! them into `#[tokio::test]`s for one backend:
+//!
+//! ```text
+//! switchboard_store::conformance_tests!(my_backend_fresh_store());
+//! ```
+//!
+//! where the expression is a future of a [`Fixture`].
+
+use std::{any::Any, sync::Arc};
+
+use switchboard_domain::{input::*, *};
+
+use crate::{Store, TicketQuery, View};
+
+mod directory;
+mod tickets;
+
+pub use directory::*;
+pub use tickets::*;
+
+/// A fresh, empty store and whatever must live as long as it (a temporary
+/// directory, a database to drop).
+pub struct Fixture {
+    /// The store under test.
+    pub store: Arc<dyn Store>,
+    /// Dropped after the test.
+    pub guard: Box<dyn Any + Send>,
+}
+
+/// Generates one `#[tokio::test]` per conformance case, each calling `$make`
+/// (a future of a [`Fixture`]) for a fresh store.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            accounts_start_with_a_super_admin_and_languages,
+            tokens_authenticate_active_users_only,
+            users_and_teams_keep_one_main_team,
+            the_last_super_admin_stays,
+            accounts_are_isolated,
+            tickets_get_type_contact_and_history,
+            idempotent_create_returns_the_original,
+            views_select_the_right_tickets,
+            pagination_walks_every_ticket_once,
+            manual_assignment_is_recorded,
+            a_reply_assigns_an_ownerless_ticket,
+            status_and_stage_move_together,
+            concurrent_creates_are_all_kept,
+            contacts_and_visitor_tokens,
+            channels_keep_settings_and_routing,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let fixture: $crate::conformance::Fixture = $make.await;
+            $crate::conformance::$case(fixture.store.as_ref()).await;
+            drop(fixture);
+        }
+    )*};
+}
+
+pub(super) fn name(s: &str) -> Name {
+    Name::try_from(s.to_owned()).unwrap()
+}
+
+pub(super) fn email(s: &str) -> EmailAddress {
+    EmailAddress::try_from(s.to_owned()).unwrap()
+}
+
+/// A new user input with defaults.
+pub fn new_user(n: &str, e: &str, role: Role) -> NewUser {
+    NewUser {
+        name: name(n),
+        email: email(e),
+        role,
+        help_desk_seat: true,
+        time_zone: TimeZoneName::utc(),
+        main_team_id: None,
+        secondary_team_ids: vec![],
+        skill_ids: vec![],
+    }
+}
+
+/// A new ticket input with defaults.
+pub fn new_ticket(subject: &str) -> NewTicket {
+    NewTicket {
+        subject: name(subject),
+        content: "Hello".into(),
+        channel_id: None,
+        contact: None,
+        priority: Priority::Medium,
+        properties: Default::default(),
+    }
+}
+
+pub(super) async fn account(store: &dyn Store, n: &str) -> (AccountId, User) {
+    let (account, admin) = store
+        .create_account(
+            name(n),
+            new_user("Admin", &format!("admin@{n}.example"), Role::Agent),
+            format!("admin-hash-{n}"),
+        )
+        .await
+        .unwrap();
+    (account.id, admin)
+}
+
+pub(super) fn by(user: &User) -> Actor {
+    Actor::User { user_id: user.id }
+}
+
+pub(super) fn page_ids(page: &crate::Page<Ticket>) -> Vec<TicketId> {
+    page.items.iter().map(|t| t.id).collect()
+}
+
+pub(super) async fn view(store: &dyn Store, a: AccountId, caller: &User, v: View) -> Vec<TicketId> {
+    let q = TicketQuery {
+        view: Some(v),
+        limit: 200,
+        ..Default::default()
+    };
+    page_ids(&store.list_tickets(a, caller.id, q).await.unwrap())
+}
