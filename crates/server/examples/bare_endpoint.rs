@@ -12,6 +12,10 @@ use axum::{Json, Router, http::StatusCode, routing::post};
 use serde_json::{Value, json};
 use switchboard_domain::input::NewTicket;
 
+/// The same allocator as the `switchboard` binary, so the comparison is fair.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 static NEXT_ID: AtomicI64 = AtomicI64::new(1);
 
 async fn create(Json(input): Json<NewTicket>) -> (StatusCode, Json<Value>) {

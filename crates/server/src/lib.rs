@@ -28,6 +28,7 @@ use std::{
 use axum::{
     Router,
     extract::{MatchedPath, Request},
+    http::Method,
     middleware::{self, Next},
     response::Response,
 };
@@ -94,11 +95,18 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::histogram!("switchboard_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+    metrics::histogram!("switchboard_http_request_duration_seconds", "method" => method, "route" => route.clone())
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("switchboard_http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);

@@ -2,7 +2,6 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
-use serde_json::Value;
 use switchboard_domain::{input::*, triage, *};
 
 use super::{OrNotFound, directory, rows};
@@ -144,7 +143,7 @@ pub fn create(
         ticket.stage.as_str(),
         ticket.priority.as_str(),
         ticket.contact_id.map(|c| c.0),
-        Value::Object(ticket.properties.clone()).to_string(),
+        serde_json::to_string(&ticket.properties).map_err(super::backend)?,
         rows::ms(now),
     ])?;
     ticket.id = TicketId(c.last_insert_rowid());
@@ -259,7 +258,7 @@ fn save(c: &Connection, account: AccountId, t: &Ticket) -> Result<()> {
         t.owner.team_id.map(|u| u.0),
         t.assigned_at.map(rows::ms),
         t.contact_id.map(|u| u.0),
-        Value::Object(t.properties.clone()).to_string(),
+        serde_json::to_string(&t.properties).map_err(super::backend)?,
         t.first_reply_at.map(rows::ms),
         rows::ms(t.updated_at),
         t.closed_at.map(rows::ms),
