@@ -9,6 +9,7 @@
 //! - [`input`]: new records and patches, which are also the API request bodies.
 //! - [`model`]: accounts, users, teams, skills, contacts, channels, tickets,
 //!   messages and history entries, as stored and as served.
+//! - [`routing`]: routing rules, availability and the pure routing engine.
 //! - [`triage`]: the manual triage rules (who owns a ticket after a hand
 //!   assignment or a reply, how status and pipeline stage move together).
 //! - [`clock`]: the injected source of time.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod ids;
 pub mod input;
 pub mod model;
+pub mod routing;
 pub mod triage;
 pub mod values;
 

@@ -1,0 +1,656 @@
+//! The routing engine: a pure function from a rule, the ticket's facts and a
+//! snapshot of the candidates to a decision and its explanation.
+//!
+//! The store builds the snapshot inside the write transaction that will apply
+//! the decision, so the loads and round-robin state the engine sees are the
+//! ones it changes: two tickets routed at once cannot both see a stale load.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::{AssignTo, Availability, AwayReason, Distribution, FallbackTo, RoutingRule};
+use crate::{SkillId, TeamId, TicketType, UserId};
+
+/// A source of uniform random choices, injected so tests are deterministic.
+pub trait RandomSource {
+    /// A uniformly chosen number in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize;
+}
+
+/// Capacity limits of a user: on all open tickets, and per ticket type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// Most open tickets in all.
+    pub total: Option<u32>,
+    /// Most open `calls` tickets.
+    pub calls: Option<u32>,
+    /// Most open `message` tickets.
+    pub message: Option<u32>,
+    /// Most open `email_other` tickets.
+    pub email_other: Option<u32>,
+}
+
+impl Capacity {
+    fn for_type(&self, t: TicketType) -> Option<u32> {
+        match t {
+            TicketType::Calls => self.calls,
+            TicketType::Message => self.message,
+            TicketType::EmailOther => self.email_other,
+        }
+    }
+}
+
+/// Open tickets a user owns, per type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TypeCounts {
+    /// Open `calls` tickets.
+    pub calls: u32,
+    /// Open `message` tickets.
+    pub message: u32,
+    /// Open `email_other` tickets.
+    pub email_other: u32,
+}
+
+impl TypeCounts {
+    /// The count for one type.
+    pub fn get(&self, t: TicketType) -> u32 {
+        match t {
+            TicketType::Calls => self.calls,
+            TicketType::Message => self.message,
+            TicketType::EmailOther => self.email_other,
+        }
+    }
+
+    /// A mutable count for one type.
+    pub fn get_mut(&mut self, t: TicketType) -> &mut u32 {
+        match t {
+            TicketType::Calls => &mut self.calls,
+            TicketType::Message => &mut self.message,
+            TicketType::EmailOther => &mut self.email_other,
+        }
+    }
+
+    /// All types together.
+    pub fn total(&self) -> u32 {
+        self.calls + self.message + self.email_other
+    }
+}
+
+/// What routing needs to know about a ticket.
+#[derive(Debug, Clone)]
+pub struct TicketFacts<'a> {
+    /// Its type (loads and capacity are per type).
+    pub ticket_type: TicketType,
+    /// Its properties (skill rules read them).
+    pub properties: &'a Map<String, Value>,
+    /// The contact's owner, if the ticket has a contact with one.
+    pub contact_owner: Option<UserId>,
+    /// Whether the channel identifies visitors by cookie (forms, chat) ...
+    pub needs_visitor: bool,
+    /// ... and whether this visitor's token is known on the contact.
+    pub visitor_known: bool,
+    /// How long the ticket has waited (for skill relaxation).
+    pub waited_seconds: u64,
+}
+
+/// A user routing may consider, as of the decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The user.
+    pub user_id: UserId,
+    /// Deactivated users are never routed to.
+    pub deactivated: bool,
+    /// Only seated users are routed to.
+    pub seated: bool,
+    /// Availability now.
+    pub availability: Availability,
+    /// Skills the user has.
+    pub skills: BTreeSet<SkillId>,
+    /// Capacity limits.
+    pub capacity: Capacity,
+    /// Open tickets owned, per type.
+    pub open: TypeCounts,
+    /// Open tickets of each type assigned in the last 30 days (the load).
+    pub load: TypeCounts,
+    /// When the user was last assigned a ticket automatically or by hand.
+    pub last_assigned_at: Option<Timestamp>,
+    /// The last round-robin cycle of this rule in which the user got a ticket.
+    pub rr_last_cycle: u64,
+    /// The user's main team.
+    pub main_team_id: Option<TeamId>,
+}
+
+/// A team as routing sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamInfo {
+    /// The team.
+    pub id: TeamId,
+    /// Seated, active members (a team-only target needs one).
+    pub seated_members: u32,
+    /// Main members (the team's routing targets).
+    pub main_members: Vec<UserId>,
+    /// Secondary members (reported, never targets).
+    pub secondary_members: Vec<UserId>,
+}
+
+/// Everything the engine reads besides the rule and the ticket.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every user named by the rule or member of one of its teams, plus the
+    /// contact owner; in any order.
+    pub candidates: Vec<Candidate>,
+    /// Every team named by the rule.
+    pub teams: Vec<TeamInfo>,
+    /// The rule's current round-robin cycle (starts at 1).
+    pub rr_cycle: u64,
+    /// Skill names, for explanations.
+    pub skill_names: BTreeMap<SkillId, String>,
+}
+
+/// Why a candidate was or was not eligible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Could take the ticket.
+    Eligible,
+    /// Named by the rule but not a user of this account.
+    NotFound,
+    /// Deactivated.
+    Deactivated,
+    /// Has no help desk seat.
+    NotSeated,
+    /// Member of a listed team, but not a main member.
+    NotATarget,
+    /// Not available now.
+    Away {
+        /// Why.
+        reason: AwayReason,
+        /// Until when, if known.
+        #[schema(value_type = Option<String>, format = DateTime)]
+        until: Option<Timestamp>,
+    },
+    /// Lacks a required skill.
+    LacksSkill {
+        /// The skill's name.
+        skill: String,
+    },
+    /// At a capacity limit.
+    AtCapacity {
+        /// Open tickets counted against the limit.
+        open: u32,
+        /// The limit.
+        limit: u32,
+        /// `total`, or the ticket type whose limit is reached.
+        scope: String,
+    },
+}
+
+/// One candidate in an explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CandidateReport {
+    /// The user.
+    pub user_id: UserId,
+    /// The verdict (the first check that failed, or `eligible`).
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Open tickets of the ticket's type assigned in the last 30 days.
+    pub load: u32,
+    /// For round robin: whether the user already got a ticket this cycle.
+    pub served_this_cycle: Option<bool>,
+}
+
+/// What routing decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Owned by a user (and a team).
+    Assign {
+        /// The owner.
+        user_id: UserId,
+        /// The owner team.
+        team_id: Option<TeamId>,
+    },
+    /// Owned by a team, no user.
+    Team {
+        /// The team.
+        team_id: TeamId,
+    },
+    /// Left unassigned.
+    Unassigned,
+}
+
+/// Why routing decided what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Explanation {
+    /// The rule that applied.
+    pub rule: RoutingRule,
+    /// Branches taken (contact owner missing, fallback applied, ...).
+    pub branch: Vec<String>,
+    /// Skills the ticket required (after any relaxation).
+    pub required_skills: Vec<String>,
+    /// Every candidate and its verdict.
+    pub candidates: Vec<CandidateReport>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// In a sentence.
+    pub summary: String,
+}
+
+/// A decision and what applying it changes besides the owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The explanation, outcome included.
+    pub explanation: Explanation,
+    /// The rule's round-robin cycle after this decision, when round robin picked.
+    pub rr_cycle: Option<u64>,
+    /// The owner was assigned while away and should be told.
+    pub notify_owner: bool,
+    /// Nobody eligible yet, but optional skills will be relaxed then.
+    pub relax_at_seconds: Option<u64>,
+}
+
+impl Decision {
+    /// The outcome.
+    pub fn outcome(&self) -> Outcome {
+        self.explanation.outcome
+    }
+}
+
+struct Ctx<'a> {
+    rule: &'a RoutingRule,
+    facts: &'a TicketFacts<'a>,
+    snapshot: &'a Snapshot,
+    branch: Vec<String>,
+}
+
+/// Decides who gets a ticket. Pure: same inputs, same decision.
+pub fn decide(
+    rule: &RoutingRule,
+    facts: &TicketFacts<'_>,
+    snapshot: &Snapshot,
+    rng: &mut dyn RandomSource,
+) -> Decision {
+    let mut ctx = Ctx {
+        rule,
+        facts,
+        snapshot,
+        branch: Vec::new(),
+    };
+    match rule.assign_to {
+        AssignTo::Nobody => ctx.unassigned("the rule assigns nobody", Vec::new()),
+        AssignTo::TeamOnly => ctx.team_only(),
+        AssignTo::UsersAndTeams => ctx.pick(&rule.users, &rule.teams, rng),
+        AssignTo::ContactOwner => ctx.contact_owner(rng),
+        AssignTo::CustomerAgent => {
+            ctx.branch.push(
+                "customer_agent: no AI agent answers in this build; the fallback applies".into(),
+            );
+            ctx.fallback(rng)
+        }
+    }
+}
+
+impl Ctx<'_> {
+    fn finish(
+        self,
+        outcome: Outcome,
+        candidates: Vec<CandidateReport>,
+        summary: String,
+        required: Vec<String>,
+    ) -> Decision {
+        Decision {
+            explanation: Explanation {
+                rule: self.rule.clone(),
+                branch: self.branch,
+                required_skills: required,
+                candidates,
+                outcome,
+                summary,
+            },
+            rr_cycle: None,
+            notify_owner: false,
+            relax_at_seconds: None,
+        }
+    }
+
+    fn unassigned(self, why: &str, candidates: Vec<CandidateReport>) -> Decision {
+        self.finish(
+            Outcome::Unassigned,
+            candidates,
+            format!("left unassigned: {why}"),
+            Vec::new(),
+        )
+    }
+
+    fn team_only(self) -> Decision {
+        let Some(&team) = self.rule.teams.first() else {
+            return self.unassigned("no team in the rule", Vec::new());
+        };
+        match self.snapshot.teams.iter().find(|t| t.id == team) {
+            Some(info) if info.seated_members > 0 => self.finish(
+                Outcome::Team { team_id: team },
+                Vec::new(),
+                format!("given to team {team} (team only)"),
+                Vec::new(),
+            ),
+            Some(_) => self.unassigned(
+                &format!("team {team} has no member with a help desk seat"),
+                Vec::new(),
+            ),
+            None => self.unassigned(&format!("team {team} does not exist"), Vec::new()),
+        }
+    }
+
+    fn fallback(mut self, rng: &mut dyn RandomSource) -> Decision {
+        match &self.rule.fallback {
+            Some(f) if f.assign_to == FallbackTo::UsersAndTeams => {
+                self.branch.push("fallback: users and teams".into());
+                let (users, teams) = (f.users.clone(), f.teams.clone());
+                self.pick(&users, &teams, rng)
+            }
+            _ => {
+                self.branch.push("fallback: nobody".into());
+                self.unassigned("the fallback assigns nobody", Vec::new())
+            }
+        }
+    }
+
+    fn contact_owner(mut self, rng: &mut dyn RandomSource) -> Decision {
+        if self.facts.needs_visitor && !self.facts.visitor_known {
+            self.branch.push(
+                "contact_owner: the visitor is not identified by a known tracking cookie".into(),
+            );
+            return self.fallback(rng);
+        }
+        let Some(owner) = self.facts.contact_owner else {
+            self.branch
+                .push("contact_owner: the contact has no owner".into());
+            return self.fallback(rng);
+        };
+        let Some(c) = self.snapshot.candidates.iter().find(|c| c.user_id == owner) else {
+            self.branch
+                .push(format!("contact_owner: owner {owner} not found"));
+            return self.fallback(rng);
+        };
+        let report = |verdict| CandidateReport {
+            user_id: owner,
+            verdict,
+            load: c.load.get(self.facts.ticket_type),
+            served_this_cycle: None,
+        };
+        if c.deactivated || !c.seated {
+            let verdict = if c.deactivated {
+                Verdict::Deactivated
+            } else {
+                Verdict::NotSeated
+            };
+            self.branch
+                .push(format!("contact_owner: owner {owner} cannot be routed to"));
+            let mut d = self.fallback(rng);
+            d.explanation.candidates.insert(0, report(verdict));
+            return d;
+        }
+        let team_id = c.main_team_id;
+        match c.availability {
+            Availability::Away { reason, until } if self.rule.only_available => {
+                self.branch.push(format!(
+                    "contact_owner: owner {owner} is away and the rule only assigns available users"
+                ));
+                let mut d = self.fallback(rng);
+                d.explanation
+                    .candidates
+                    .insert(0, report(Verdict::Away { reason, until }));
+                d
+            }
+            Availability::Away { reason, until } => {
+                self.branch.push(format!(
+                    "contact_owner: owner {owner} is away; assigned anyway and notified"
+                ));
+                let outcome = Outcome::Assign {
+                    user_id: owner,
+                    team_id,
+                };
+                let mut d = self.finish(
+                    outcome,
+                    vec![report(Verdict::Away { reason, until })],
+                    format!("assigned to contact owner {owner} (away, notified)"),
+                    Vec::new(),
+                );
+                d.notify_owner = true;
+                d
+            }
+            Availability::Available { .. } => {
+                self.branch
+                    .push(format!("contact_owner: owner {owner} is available"));
+                let outcome = Outcome::Assign {
+                    user_id: owner,
+                    team_id,
+                };
+                self.finish(
+                    outcome,
+                    vec![report(Verdict::Eligible)],
+                    format!("assigned to contact owner {owner}"),
+                    Vec::new(),
+                )
+            }
+        }
+    }
+
+    /// Skills the ticket requires, and whether optional ones were dropped.
+    fn required_skills(&self) -> (Vec<(SkillId, bool)>, bool) {
+        let relaxed = self
+            .rule
+            .relax_after_seconds
+            .is_some_and(|n| self.facts.waited_seconds >= u64::from(n));
+        let mut skills = Vec::new();
+        for r in &self.rule.skills {
+            let value = match self.facts.properties.get(&r.property) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => continue,
+                Some(other) => other.to_string(),
+            };
+            if value.eq_ignore_ascii_case(&r.equals)
+                && !(relaxed && r.optional)
+                && !skills.iter().any(|(s, _)| *s == r.skill_id)
+            {
+                skills.push((r.skill_id, r.optional));
+            }
+        }
+        (skills, relaxed)
+    }
+
+    fn skill_name(&self, id: SkillId) -> String {
+        self.snapshot
+            .skill_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("skill {id}"))
+    }
+
+    fn verdict(&self, c: &Candidate, is_target: bool, required: &[(SkillId, bool)]) -> Verdict {
+        let t = self.facts.ticket_type;
+        if c.deactivated {
+            return Verdict::Deactivated;
+        }
+        if !c.seated {
+            return Verdict::NotSeated;
+        }
+        if !is_target {
+            return Verdict::NotATarget;
+        }
+        if let Availability::Away { reason, until } = c.availability {
+            if self.rule.only_available {
+                return Verdict::Away { reason, until };
+            }
+        }
+        if let Some((skill, _)) = required.iter().find(|(s, _)| !c.skills.contains(s)) {
+            return Verdict::LacksSkill {
+                skill: self.skill_name(*skill),
+            };
+        }
+        if let Some(limit) = c.capacity.total.filter(|l| c.open.total() >= *l) {
+            return Verdict::AtCapacity {
+                open: c.open.total(),
+                limit,
+                scope: "total".into(),
+            };
+        }
+        if let Some(limit) = c.capacity.for_type(t).filter(|l| c.open.get(t) >= *l) {
+            return Verdict::AtCapacity {
+                open: c.open.get(t),
+                limit,
+                scope: t.as_str().into(),
+            };
+        }
+        Verdict::Eligible
+    }
+
+    fn pick(self, users: &[UserId], teams: &[TeamId], rng: &mut dyn RandomSource) -> Decision {
+        let t = self.facts.ticket_type;
+        // Targets: listed users, then main members of listed teams (with the
+        // team they were reached through).
+        let mut via: BTreeMap<UserId, Option<TeamId>> = users.iter().map(|u| (*u, None)).collect();
+        let mut considered: BTreeSet<UserId> = via.keys().copied().collect();
+        for team in teams {
+            if let Some(info) = self.snapshot.teams.iter().find(|i| i.id == *team) {
+                for m in &info.main_members {
+                    via.entry(*m).or_insert(Some(*team));
+                }
+            }
+        }
+        considered.extend(via.keys().copied());
+        // Secondary members of listed teams are reported as not targets.
+        for team in teams {
+            if let Some(info) = self.snapshot.teams.iter().find(|i| i.id == *team) {
+                considered.extend(&info.secondary_members);
+            }
+        }
+        let (required, relaxed) = self.required_skills();
+        let required_names: Vec<String> =
+            required.iter().map(|(s, _)| self.skill_name(*s)).collect();
+        let by_id: BTreeMap<UserId, &Candidate> = self
+            .snapshot
+            .candidates
+            .iter()
+            .map(|c| (c.user_id, c))
+            .collect();
+        let mut reports = Vec::new();
+        let mut eligible: Vec<&Candidate> = Vec::new();
+        let mut blocked_by_optional = false;
+        for user in &considered {
+            let Some(c) = by_id.get(user) else {
+                reports.push(CandidateReport {
+                    user_id: *user,
+                    verdict: Verdict::NotFound,
+                    load: 0,
+                    served_this_cycle: None,
+                });
+                continue;
+            };
+            let verdict = self.verdict(c, via.contains_key(user), &required);
+            if let Verdict::LacksSkill { .. } = verdict {
+                let without_optional: Vec<_> = required
+                    .iter()
+                    .copied()
+                    .filter(|(_, optional)| !optional)
+                    .collect();
+                blocked_by_optional |=
+                    self.verdict(c, true, &without_optional) == Verdict::Eligible;
+            }
+            if verdict == Verdict::Eligible {
+                eligible.push(c);
+            }
+            reports.push(CandidateReport {
+                user_id: *user,
+                verdict,
+                load: c.load.get(t),
+                served_this_cycle: None,
+            });
+        }
+        if eligible.is_empty() {
+            let relax_at = match (self.rule.relax_after_seconds, relaxed, blocked_by_optional) {
+                (Some(n), false, true) => Some(u64::from(n)),
+                _ => None,
+            };
+            let mut d = self.unassigned("nobody is eligible", reports);
+            d.explanation.required_skills = required_names;
+            d.relax_at_seconds = relax_at;
+            return d;
+        }
+        let wait = |c: &Candidate| c.last_assigned_at.map_or(i128::MIN, |t| t.as_nanosecond());
+        let (winner, rr_cycle, how) = match self.rule.distribution {
+            Distribution::LoadBalanced => {
+                let w = eligible
+                    .iter()
+                    .min_by_key(|c| (c.load.get(t), wait(c), c.user_id))
+                    .copied()
+                    .expect("not empty");
+                (
+                    w,
+                    None,
+                    format!(
+                        "fewest open {t} tickets assigned in the last 30 days ({})",
+                        w.load.get(t)
+                    ),
+                )
+            }
+            Distribution::RoundRobin => {
+                let mut cycle = self.snapshot.rr_cycle.max(1);
+                let mut due: Vec<&Candidate> = eligible
+                    .iter()
+                    .copied()
+                    .filter(|c| c.rr_last_cycle < cycle)
+                    .collect();
+                if due.is_empty() {
+                    cycle += 1;
+                    due = eligible.clone();
+                }
+                for r in &mut reports {
+                    if let Some(c) = eligible.iter().find(|c| c.user_id == r.user_id) {
+                        r.served_this_cycle = Some(c.rr_last_cycle >= cycle);
+                    }
+                }
+                let w = due
+                    .iter()
+                    .min_by_key(|c| (wait(c), c.user_id))
+                    .copied()
+                    .expect("not empty");
+                (
+                    w,
+                    Some(cycle),
+                    format!(
+                        "next in round-robin cycle {cycle} ({} of {} eligible not yet served)",
+                        due.len(),
+                        eligible.len()
+                    ),
+                )
+            }
+            Distribution::Random => {
+                let w = eligible[rng.below(eligible.len())];
+                (
+                    w,
+                    None,
+                    format!("drawn at random among {} eligible", eligible.len()),
+                )
+            }
+        };
+        let team_id = via
+            .get(&winner.user_id)
+            .copied()
+            .flatten()
+            .or(winner.main_team_id);
+        let outcome = Outcome::Assign {
+            user_id: winner.user_id,
+            team_id,
+        };
+        let summary = format!("assigned to user {}: {how}", winner.user_id);
+        let mut d = self.finish(outcome, reports, summary, required_names);
+        d.rr_cycle = rr_cycle;
+        d
+    }
+}
