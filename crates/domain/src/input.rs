@@ -212,6 +212,10 @@ pub struct NewTicket {
     pub channel_id: Option<ChannelId>,
     /// The customer.
     pub contact: Option<ContactRef>,
+    /// A web visitor's tracking-cookie value. When it is known on a contact,
+    /// that contact is the ticket's contact and contact-owner routing may
+    /// use its owner. Kept in the ticket's properties as `visitor_token`.
+    pub visitor_token: Option<String>,
     /// Defaults to `medium`.
     #[serde(default = "medium")]
     pub priority: Priority,

@@ -353,6 +353,7 @@ pub async fn seed_demo(store: &dyn Store) -> Result<bool, SetupError> {
                 phone: None,
                 name: None,
             }),
+            visitor_token: None,
             priority,
             properties: properties.as_object().cloned().unwrap_or_default(),
         };

@@ -157,6 +157,38 @@ pub struct TokenInfo {
     pub created_at: jiff::Timestamp,
 }
 
+/// One routing decision, as stored and served by `GET /tickets/{id}/routing`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RoutingRecord {
+    /// When it was decided.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    /// What asked for it: `created`, `waiting_queue`, `skill_relaxation`, `rebalance_on_away`.
+    pub trigger: String,
+    /// The rule, every candidate's verdict, the outcome and why.
+    pub explanation: switchboard_domain::routing::Explanation,
+}
+
+/// A change to a user's availability settings.
+#[derive(Debug, Clone)]
+pub enum AvailabilityChange {
+    /// Sets (or with `None` clears) the manual status.
+    Manual(Option<switchboard_domain::routing::ManualAvailability>),
+    /// Sets (or with `None` clears) the weekly working hours.
+    WorkingHours(Option<switchboard_domain::routing::WeeklyHours>),
+    /// Adds an out-of-office range.
+    AddOutOfOffice(switchboard_domain::routing::OutOfOffice),
+}
+
+/// A user's availability settings and what they mean now.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AvailabilityState {
+    /// The settings.
+    pub settings: switchboard_domain::routing::AvailabilitySettings,
+    /// Availability now, with the reason and until when.
+    pub now: switchboard_domain::routing::Availability,
+}
+
 /// Everything Switchboard keeps. Implemented by [`SqliteStore`] and, later,
 /// the PostgreSQL backend; [`conformance`] holds the shared behaviour tests.
 #[async_trait]
@@ -293,6 +325,26 @@ pub trait Store: Send + Sync + 'static {
     async fn list_messages(&self, account: AccountId, id: TicketId) -> Result<Vec<Message>>;
     /// A ticket's history, oldest first.
     async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>>;
+
+    /// A ticket's routing decisions, oldest first.
+    async fn routing_log(&self, account: AccountId, id: TicketId) -> Result<Vec<RoutingRecord>>;
+    /// A user's availability settings and current availability.
+    async fn availability(&self, account: AccountId, user: UserId) -> Result<AvailabilityState>;
+    /// Changes a user's availability settings; reschedules their next
+    /// transition, drains the waiting queue if they became available, and
+    /// rebalances their tickets if they became away (where rules ask).
+    async fn change_availability(
+        &self,
+        account: AccountId,
+        user: UserId,
+        change: AvailabilityChange,
+    ) -> Result<AvailabilityState>;
+    /// Runs the scheduler's due jobs (availability transitions, skill
+    /// relaxation, load expiry); returns how many ran.
+    async fn run_due_jobs(&self) -> Result<usize>;
+    /// Differences between the incremental open/load counters and a full
+    /// recount; empty when they agree.
+    async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>>;
 }
 
 /// Builds a page from up to `limit + 1` rows fetched newest first: the extra

@@ -91,6 +91,7 @@ pub fn new_ticket(subject: &str) -> NewTicket {
         content: "Hello".into(),
         channel_id: None,
         contact: None,
+        visitor_token: None,
         priority: Priority::Medium,
         properties: Default::default(),
     }

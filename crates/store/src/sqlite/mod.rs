@@ -10,6 +10,7 @@
 //! threads; in WAL mode they never wait for the writer.
 
 mod directory;
+mod routing;
 mod rows;
 mod schema;
 mod tickets;
@@ -28,7 +29,8 @@ use switchboard_domain::{
 };
 
 use crate::{
-    Created, Idempotency, NewMessage, Page, Result, Store, StoreError, TicketQuery, TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Page, Result,
+    RoutingRecord, Store, StoreError, TicketQuery, TokenInfo,
 };
 pub use writer::MAX_BATCH;
 
@@ -47,6 +49,9 @@ pub struct SqliteStore {
     writer: writer::Writer,
     readers: Arc<Readers>,
     clock: Arc<dyn Clock>,
+    /// The random source of the `random` distribution; only the writer
+    /// thread uses it.
+    rng: Arc<Mutex<routing::SplitMix>>,
 }
 
 struct Readers {
@@ -157,7 +162,32 @@ impl SqliteStore {
                 permits: tokio::sync::Semaphore::new(READERS),
             }),
             clock,
+            rng: Arc::new(Mutex::new(routing::SplitMix(
+                jiff::Timestamp::now().as_nanosecond() as u64,
+            ))),
         })
+    }
+
+    /// Seeds the random distribution, so tests are deterministic.
+    pub fn with_seed(self, seed: u64) -> Self {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = routing::SplitMix(seed);
+        self
+    }
+
+    /// Like `write`, with the random source too.
+    async fn write_routed<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, jiff::Timestamp, &mut routing::SplitMix) -> Result<T>
+            + Send
+            + 'static,
+    {
+        let rng = self.rng.clone();
+        self.write(move |c, now| {
+            let mut rng = rng.lock().unwrap_or_else(|e| e.into_inner());
+            f(c, now, &mut rng)
+        })
+        .await
     }
 
     /// Commits what is queued and stops the writer. Later writes fail with
@@ -251,8 +281,13 @@ impl Store for SqliteStore {
     }
 
     async fn update_user(&self, account: AccountId, id: UserId, patch: UserPatch) -> Result<User> {
-        self.write(move |c, _| directory::update_user(c, account, id, patch))
-            .await
+        self.write_routed(move |c, now, rng| {
+            let user = directory::update_user(c, account, id, patch)?;
+            // A seat, capacity or reactivation may make waiting tickets assignable.
+            routing::drain_waiting(c, now, account, rng)?;
+            Ok(user)
+        })
+        .await
     }
 
     async fn create_team(&self, account: AccountId, input: NewTeam) -> Result<Team> {
@@ -350,8 +385,10 @@ impl Store for SqliteStore {
         idempotency: Option<Idempotency>,
         actor: Actor,
     ) -> Result<Created<Ticket>> {
-        self.write(move |c, now| tickets::create(c, now, account, input, idempotency, actor))
-            .await
+        self.write_routed(move |c, now, rng| {
+            tickets::create(c, now, account, input, idempotency, actor, rng)
+        })
+        .await
     }
 
     async fn get_ticket(&self, account: AccountId, id: TicketId) -> Result<Ticket> {
@@ -375,8 +412,10 @@ impl Store for SqliteStore {
         patch: TicketPatch,
         actor: Actor,
     ) -> Result<Ticket> {
-        self.write(move |c, now| tickets::update(c, now, account, id, patch, actor))
-            .await
+        self.write_routed(move |c, now, rng| {
+            tickets::update(c, now, account, id, patch, actor, rng)
+        })
+        .await
     }
 
     async fn set_owner(
@@ -386,8 +425,10 @@ impl Store for SqliteStore {
         requested: Owner,
         actor: Actor,
     ) -> Result<Ticket> {
-        self.write(move |c, now| tickets::set_owner(c, now, account, id, requested, actor))
-            .await
+        self.write_routed(move |c, now, rng| {
+            tickets::set_owner(c, now, account, id, requested, actor, rng)
+        })
+        .await
     }
 
     async fn add_message(
@@ -406,6 +447,62 @@ impl Store for SqliteStore {
 
     async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>> {
         self.read(move |c| tickets::history(c, account, id)).await
+    }
+
+    async fn routing_log(&self, account: AccountId, id: TicketId) -> Result<Vec<RoutingRecord>> {
+        self.read(move |c| routing::log(c, account, id)).await
+    }
+
+    async fn availability(&self, account: AccountId, user: UserId) -> Result<AvailabilityState> {
+        let now = self.clock.now();
+        self.read(move |c| {
+            let (settings, tz) = routing::availability_settings(c, account, user)?;
+            let now = settings.at(&tz.zone(), now);
+            Ok(AvailabilityState { settings, now })
+        })
+        .await
+    }
+
+    async fn change_availability(
+        &self,
+        account: AccountId,
+        user: UserId,
+        change: AvailabilityChange,
+    ) -> Result<AvailabilityState> {
+        self.write_routed(move |c, now, rng| {
+            let (mut settings, _) = routing::availability_settings(c, account, user)?;
+            match change {
+                AvailabilityChange::Manual(m) => settings.manual = m,
+                AvailabilityChange::WorkingHours(h) => settings.working_hours = h,
+                AvailabilityChange::AddOutOfOffice(o) => {
+                    // Ranges that have ended are dropped as new ones come in.
+                    settings.out_of_office.retain(|r| r.end > now);
+                    settings.out_of_office.push(o);
+                }
+            }
+            c.execute(
+                "UPDATE users SET availability = ?1 WHERE id = ?2 AND account_id = ?3",
+                rusqlite::params![
+                    serde_json::to_string(&settings).map_err(backend)?,
+                    user.0,
+                    account.0
+                ],
+            )?;
+            let now = routing::availability_changed(c, now, account, user, rng)?;
+            Ok(AvailabilityState { settings, now })
+        })
+        .await
+    }
+
+    async fn run_due_jobs(&self) -> Result<usize> {
+        self.write_routed(|c, now, rng| routing::run_due_jobs(c, now, rng))
+            .await
+    }
+
+    async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {
+        let now = crate::stored_time(self.clock.now());
+        self.read(move |c| routing::counter_drift(c, now, account))
+            .await
     }
 }
 

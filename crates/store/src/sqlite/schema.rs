@@ -7,7 +7,10 @@ use super::backend;
 use crate::Result;
 
 /// The migrations, in order; the version after each is its position + 1.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_foundation.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../../migrations/sqlite/0002_routing.sql"),
+];
 
 /// Brings the database up to the latest version.
 pub fn migrate(conn: &mut Connection) -> Result<()> {

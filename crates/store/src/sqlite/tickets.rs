@@ -7,7 +7,7 @@ use switchboard_domain::{input::*, triage, *};
 use super::{OrNotFound, directory, rows};
 use crate::{Created, Idempotency, NewMessage, Page, Result, StoreError, TicketQuery, View};
 
-fn record(
+pub(super) fn record(
     c: &Connection,
     account: AccountId,
     ticket: TicketId,
@@ -72,6 +72,7 @@ pub fn create(
     input: NewTicket,
     idempotency: Option<Idempotency>,
     actor: Actor,
+    rng: &mut dyn switchboard_domain::routing::RandomSource,
 ) -> Result<Created<Ticket>> {
     if let Some(idem) = &idempotency {
         let earlier: Option<(String, i64)> = c
@@ -104,10 +105,26 @@ pub fn create(
         }
         None => TicketSource::Api,
     };
-    let contact_id = input
-        .contact
-        .map(|who| resolve_contact(c, now, account, who))
-        .transpose()?;
+    let mut properties = input.properties;
+    let visitor_contact = match input.visitor_token {
+        Some(token) => {
+            let token = token.trim().to_owned();
+            let known: Option<i64> = c
+                .prepare_cached("SELECT contact_id FROM contact_visitor_tokens WHERE account_id = ?1 AND token = ?2")?
+                .query_row(params![account.0, token], |r| r.get(0))
+                .optional()?;
+            properties.insert("visitor_token".into(), serde_json::Value::String(token));
+            known.map(ContactId)
+        }
+        None => None,
+    };
+    let contact_id = match visitor_contact {
+        Some(known) => Some(known),
+        None => input
+            .contact
+            .map(|who| resolve_contact(c, now, account, who))
+            .transpose()?,
+    };
     let mut ticket = Ticket {
         id: TicketId(0),
         subject: input.subject.into(),
@@ -121,7 +138,7 @@ pub fn create(
         owner: Owner::default(),
         assigned_at: None,
         contact_id,
-        properties: input.properties,
+        properties,
         first_reply_at: None,
         created_at: now,
         updated_at: now,
@@ -164,6 +181,8 @@ pub fn create(
         )?
         .execute(params![account.0, idem.key, idem.fingerprint, ticket.id.0, rows::ms(now)])?;
     }
+    // Routing is inline: the 201 already carries the chosen owner.
+    super::routing::route(c, now, account, &mut ticket, "created", rng)?;
     Ok(Created {
         value: ticket,
         created: true,
@@ -240,12 +259,14 @@ pub fn list(
     Ok(crate::paginate(items, q.limit, |t| t.id.0))
 }
 
-/// Writes every mutable column of `t` back.
-fn save(c: &Connection, account: AccountId, t: &Ticket) -> Result<()> {
+/// Writes every mutable column of `t` back, and keeps the owners' open and
+/// load counters in step with the change (see `routing::adjust_counters`).
+pub(super) fn save(c: &Connection, now: Timestamp, account: AccountId, t: &Ticket) -> Result<()> {
+    let load_counted = super::routing::adjust_counters(c, now, account, t)?;
     c.prepare_cached(
         "UPDATE tickets SET subject = ?1, content = ?2, status = ?3, stage = ?4, priority = ?5, owner_user_id = ?6,
             owner_team_id = ?7, assigned_at = ?8, contact_id = ?9, properties = ?10, first_reply_at = ?11,
-            updated_at = ?12, closed_at = ?13
+            updated_at = ?12, closed_at = ?13, load_counted = ?16
          WHERE id = ?14 AND account_id = ?15",
     )?
     .execute(params![
@@ -264,6 +285,7 @@ fn save(c: &Connection, account: AccountId, t: &Ticket) -> Result<()> {
         t.closed_at.map(rows::ms),
         t.id.0,
         account.0,
+        load_counted,
     ])?;
     Ok(())
 }
@@ -296,7 +318,7 @@ fn move_status(
 }
 
 /// Gives the ticket a new owner and records why.
-fn move_owner(
+pub(super) fn move_owner(
     c: &Connection,
     account: AccountId,
     t: &mut Ticket,
@@ -321,6 +343,11 @@ fn move_owner(
     };
     if to.user_id != t.owner.user_id {
         t.assigned_at = to.user_id.map(|_| now);
+        if let Some(user) = to.user_id {
+            // Round robin and load balancing break ties by the longest wait.
+            c.prepare_cached("UPDATE users SET last_assigned_at = ?1 WHERE id = ?2")?
+                .execute(params![rows::ms(now), user.0])?;
+        }
     }
     t.owner = to;
     record(c, account, t.id, now, actor, &event)
@@ -333,6 +360,7 @@ pub fn update(
     id: TicketId,
     patch: TicketPatch,
     actor: Actor,
+    rng: &mut dyn switchboard_domain::routing::RandomSource,
 ) -> Result<Ticket> {
     let mut t = get(c, account, id)?;
     let mut fields = Vec::new();
@@ -376,10 +404,15 @@ pub fn update(
         )?;
     }
     let to = triage::change_status((t.status, t.stage), patch.status, patch.stage)?;
+    let closing = t.status == Status::Open && to.0 == Status::Closed;
     move_status(c, account, &mut t, to, now, actor)?;
     t.updated_at = now;
-    save(c, account, &t)?;
-    Ok(t)
+    save(c, now, account, &t)?;
+    if closing {
+        // The owner dropped below a capacity limit, maybe.
+        super::routing::drain_waiting(c, now, account, rng)?;
+    }
+    get(c, account, id)
 }
 
 pub fn set_owner(
@@ -389,6 +422,7 @@ pub fn set_owner(
     id: TicketId,
     requested: Owner,
     actor: Actor,
+    rng: &mut dyn switchboard_domain::routing::RandomSource,
 ) -> Result<Ticket> {
     let mut t = get(c, account, id)?;
     let user = requested
@@ -405,8 +439,13 @@ pub fn set_owner(
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
     move_owner(c, account, &mut t, to, now, actor, "manual")?;
     t.updated_at = now;
-    save(c, account, &t)?;
-    Ok(t)
+    save(c, now, account, &t)?;
+    // A hand assignment takes the ticket out of the waiting queue, and may
+    // free capacity for waiting tickets.
+    c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1")?
+        .execute([id.0])?;
+    super::routing::drain_waiting(c, now, account, rng)?;
+    get(c, account, id)
 }
 
 pub fn add_message(
@@ -461,7 +500,7 @@ pub fn add_message(
     let to = triage::stage_after_message(t.status, t.stage, m.kind);
     move_status(c, account, &mut t, to, now, m.author)?;
     t.updated_at = now;
-    save(c, account, &t)?;
+    save(c, now, account, &t)?;
     Ok((message, t))
 }
 
