@@ -84,6 +84,8 @@ pub struct UserPatch {
     pub secondary_team_ids: Option<Vec<TeamId>>,
     /// Replaces the skills.
     pub skill_ids: Option<Vec<SkillId>>,
+    /// Replaces the capacity limits (`{}` for none).
+    pub capacity: Option<crate::routing::Capacity>,
 }
 
 /// A team to create.
@@ -181,10 +183,10 @@ pub struct ChannelPatch {
     /// Replaces the settings.
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Map<String, Value>>,
-    /// Replaces the routing rule; `null` removes it.
+    /// Replaces the routing rule; `null` removes it (tickets then stay unassigned).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Object>)]
-    pub routing: Option<Option<Value>>,
+    #[schema(value_type = Option<crate::routing::RoutingRule>)]
+    pub routing: Option<Option<crate::routing::RoutingRule>>,
 }
 
 /// Who a new ticket is from: found by e-mail, then phone, or created.

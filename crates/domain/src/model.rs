@@ -117,6 +117,8 @@ pub struct User {
     pub secondary_team_ids: Vec<TeamId>,
     /// Skills the user has.
     pub skill_ids: Vec<SkillId>,
+    /// Capacity limits on open tickets (none by default).
+    pub capacity: crate::routing::Capacity,
     /// When the user was created.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -241,8 +243,7 @@ pub struct Channel {
     #[schema(value_type = Object)]
     pub settings: Map<String, Value>,
     /// The routing rule; `null` until one is set (tickets then stay unassigned).
-    #[schema(value_type = Option<Object>)]
-    pub routing: Option<Value>,
+    pub routing: Option<crate::routing::RoutingRule>,
     /// When the channel was created.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

@@ -99,6 +99,7 @@ mod tests {
             main_team_id: main.map(TeamId),
             secondary_team_ids: secondary.iter().copied().map(TeamId).collect(),
             skill_ids: vec![],
+            capacity: Default::default(),
             created_at: jiff::Timestamp::UNIX_EPOCH,
         }
     }

@@ -78,6 +78,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::directory::router())
         .merge(routes::tickets::router())
+        .merge(routes::routing::router())
         .merge(routes::ops::openapi_router())
         .fallback(|| async { problem::ApiError::NotFound("route".into()) });
     Router::new()
@@ -111,6 +112,23 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     metrics::counter!("switchboard_http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);
     response
+}
+
+/// Runs the durable scheduler's due jobs every `every`, forever. Jobs live in
+/// the database, so nothing is lost across restarts: a transition that came
+/// due while the server was down runs at the first tick.
+pub async fn run_scheduler(store: Arc<dyn Store>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.run_due_jobs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(jobs = n, "ran scheduled jobs"),
+            Err(switchboard_store::StoreError::ShuttingDown) => return,
+            Err(e) => tracing::error!(error = %e, "scheduler tick failed"),
+        }
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight

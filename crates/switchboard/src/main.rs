@@ -148,7 +148,12 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     println!("Switchboard listening on http://{}", listener.local_addr()?);
+    let scheduler = tokio::spawn(switchboard_server::run_scheduler(
+        store.clone(),
+        std::time::Duration::from_secs(1),
+    ));
     switchboard_server::serve(listener, AppState::new(store.clone()), shutdown_signal()).await?;
+    scheduler.abort();
     // In-flight requests have finished; commit anything still queued.
     store.close();
     tracing::info!("stopped");

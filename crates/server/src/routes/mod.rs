@@ -2,8 +2,10 @@
 //!
 //! - [`directory`]: users, tokens, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, their messages, owner and history;
+//! - [`routing`]: routing explanations, availability, working hours, out of office;
 //! - [`ops`]: health, readiness, metrics, the OpenAPI document.
 
 pub mod directory;
 pub mod ops;
+pub mod routing;
 pub mod tickets;

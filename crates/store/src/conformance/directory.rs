@@ -363,11 +363,36 @@ pub async fn channels_keep_settings_and_routing(store: &dyn Store) {
     assert_eq!(ch.settings["address"], json!("support@acme.example"));
     assert_eq!(ch.routing, None);
     let patch = ChannelPatch {
-        routing: Some(Some(json!({"assign_to": "nobody"}))),
+        routing: Some(Some(
+            serde_json::from_value(json!({"assign_to": "nobody"})).unwrap(),
+        )),
         ..Default::default()
     };
     let updated = store.update_channel(a, ch.id, patch).await.unwrap();
-    assert_eq!(updated.routing, Some(json!({"assign_to": "nobody"})));
+    let rule = updated.routing.clone().unwrap();
+    assert_eq!(
+        (rule.assign_to, rule.distribution, rule.only_available),
+        (
+            routing::AssignTo::Nobody,
+            routing::Distribution::LoadBalanced,
+            true
+        ),
+        "defaults are filled in"
+    );
+    let bad = ChannelPatch {
+        routing: Some(Some(
+            serde_json::from_value(json!({"assign_to": "users_and_teams", "users": [424242]}))
+                .unwrap(),
+        )),
+        ..Default::default()
+    };
+    assert!(
+        matches!(
+            store.update_channel(a, ch.id, bad).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "unknown users are refused"
+    );
     assert_eq!(store.get_channel(a, ch.id).await.unwrap(), updated);
     assert_eq!(store.list_channels(a).await.unwrap().len(), 1);
 }

@@ -269,6 +269,16 @@ pub fn update_user(
     if let Some(skills) = patch.skill_ids {
         set_user_skills(c, account, id, &skills)?;
     }
+    if let Some(capacity) = patch.capacity {
+        c.execute(
+            "UPDATE users SET capacity = ?1 WHERE id = ?2 AND account_id = ?3",
+            params![
+                serde_json::to_string(&capacity).map_err(super::backend)?,
+                id.0,
+                account.0
+            ],
+        )?;
+    }
     get_user(c, account, id)
 }
 
@@ -578,6 +588,9 @@ pub fn update_channel(
         channel.settings = v;
     }
     if let Some(v) = patch.routing {
+        if let Some(rule) = &v {
+            check_rule(c, account, rule)?;
+        }
         channel.routing = v;
     }
     c.execute(
@@ -585,10 +598,38 @@ pub fn update_channel(
         params![
             channel.name.as_str(),
             serde_json::Value::Object(channel.settings.clone()).to_string(),
-            channel.routing.as_ref().map(|r| r.to_string()),
+            channel
+                .routing
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(super::backend)?,
             id.0,
             account.0,
         ],
     )?;
     Ok(channel)
+}
+
+/// Checks a routing rule's shape and that every id it names is in the account.
+fn check_rule(c: &Connection, account: AccountId, rule: &routing::RoutingRule) -> Result<()> {
+    rule.validate()?;
+    for user in &rule.users {
+        ensure_exists(c, "users", account, user.0, "routing.users")?;
+    }
+    for team in &rule.teams {
+        ensure_exists(c, "teams", account, team.0, "routing.teams")?;
+    }
+    if let Some(f) = &rule.fallback {
+        for user in &f.users {
+            ensure_exists(c, "users", account, user.0, "routing.fallback.users")?;
+        }
+        for team in &f.teams {
+            ensure_exists(c, "teams", account, team.0, "routing.fallback.teams")?;
+        }
+    }
+    for skill in &rule.skills {
+        ensure_exists(c, "skills", account, skill.skill_id.0, "routing.skills")?;
+    }
+    Ok(())
 }

@@ -82,7 +82,7 @@ macro_rules! raw_ids {
 raw_ids!(TeamId, SkillId, UserId);
 
 /// Columns of [`user`], with team and skill ids gathered in subqueries.
-pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.role, u.help_desk_seat, u.deactivated, u.time_zone, u.created_at,
+pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.role, u.help_desk_seat, u.deactivated, u.time_zone, u.created_at, u.capacity,
     (SELECT team_id FROM team_members WHERE user_id = u.id AND main = 1),
     (SELECT group_concat(team_id) FROM (SELECT team_id FROM team_members WHERE user_id = u.id AND main = 0 ORDER BY team_id)),
     (SELECT group_concat(skill_id) FROM (SELECT skill_id FROM user_skills WHERE user_id = u.id ORDER BY skill_id))";
@@ -98,9 +98,10 @@ pub fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         deactivated: row.get(5)?,
         time_zone: value(row, 6)?,
         created_at: ts(row.get(7)?),
-        main_team_id: row.get::<_, Option<i64>>(8)?.map(TeamId),
-        secondary_team_ids: id_list(row, 9)?,
-        skill_ids: id_list(row, 10)?,
+        capacity: json(row, 8)?,
+        main_team_id: row.get::<_, Option<i64>>(9)?.map(TeamId),
+        secondary_team_ids: id_list(row, 10)?,
+        skill_ids: id_list(row, 11)?,
     })
 }
 
