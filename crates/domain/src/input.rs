@@ -58,6 +58,9 @@ pub struct NewUser {
     /// Skills.
     #[serde(default)]
     pub skill_ids: Vec<SkillId>,
+    /// Capacity limits on open tickets (none by default).
+    #[serde(default)]
+    pub capacity: crate::routing::Capacity,
 }
 
 /// Changes to a user.

@@ -41,6 +41,7 @@ fn admin_input(name: &str, email: &str) -> Result<NewUser, SetupError> {
         main_team_id: None,
         secondary_team_ids: vec![],
         skill_ids: vec![],
+        capacity: Default::default(),
     })
 }
 
@@ -241,6 +242,7 @@ pub async fn seed_demo(store: &dyn Store) -> Result<bool, SetupError> {
                     main_team_id: main,
                     secondary_team_ids: secondary,
                     skill_ids: skills,
+                    capacity: Default::default(),
                 },
             )
             .await?;

@@ -168,6 +168,7 @@ fn instant(tz: &TimeZone, date: Date, time: Time) -> Option<Timestamp> {
 
 /// Everything that decides a user's availability.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
 pub struct AvailabilitySettings {
     /// A manual status, if set.
     pub manual: Option<ManualAvailability>,

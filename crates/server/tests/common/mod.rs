@@ -22,9 +22,18 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_clock(Arc::new(SystemClock)).await
+}
+
+/// The same, with an injected clock (for availability and the scheduler)
+/// and a seeded random source.
+pub async fn spawn_app_with_clock(clock: Arc<dyn switchboard_domain::Clock>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(SqliteStore::open(&dir.path().join("test.db"), Arc::new(SystemClock)).unwrap());
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("test.db"), clock)
+            .unwrap()
+            .with_seed(42),
+    );
     let (_, _, admin) =
         setup::create_account(store.as_ref(), "Acme", "Admin", "admin@acme.example")
             .await

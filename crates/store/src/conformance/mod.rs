@@ -81,6 +81,7 @@ pub fn new_user(n: &str, e: &str, role: Role) -> NewUser {
         main_team_id: None,
         secondary_team_ids: vec![],
         skill_ids: vec![],
+        capacity: Default::default(),
     }
 }
 

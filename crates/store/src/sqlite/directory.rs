@@ -118,8 +118,8 @@ pub fn create_user(
     input: NewUser,
 ) -> Result<User> {
     c.prepare_cached(
-        "INSERT INTO users (account_id, name, email, role, help_desk_seat, time_zone, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO users (account_id, name, email, role, help_desk_seat, time_zone, created_at, capacity)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         account.0,
@@ -129,6 +129,7 @@ pub fn create_user(
         input.help_desk_seat,
         input.time_zone.as_str(),
         rows::ms(now),
+        serde_json::to_string(&input.capacity).map_err(super::backend)?,
     ])
     .map_err(|e| unique(e, "email", "a user with this e-mail address exists"))?;
     let id = UserId(c.last_insert_rowid());
