@@ -110,6 +110,10 @@ pub struct TeamPatch {
     pub name: Option<Name>,
     /// Replaces the members.
     pub members: Option<Vec<TeamMember>>,
+    /// Replaces the office hours; `null` removes them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<crate::routing::OfficeHours>)]
+    pub office_hours: Option<Option<crate::routing::OfficeHours>>,
 }
 
 /// A skill to create.
@@ -190,6 +194,10 @@ pub struct ChannelPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<crate::routing::RoutingRule>)]
     pub routing: Option<Option<crate::routing::RoutingRule>>,
+    /// Replaces the office hours; `null` removes them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<crate::routing::OfficeHours>)]
+    pub office_hours: Option<Option<crate::routing::OfficeHours>>,
 }
 
 /// Who a new ticket is from: found by e-mail, then phone, or created.

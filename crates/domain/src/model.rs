@@ -157,6 +157,8 @@ pub struct Team {
     /// How many members have a help desk seat (and are not deactivated).
     /// Only teams with at least one can be routing targets.
     pub seated_members: u32,
+    /// The team's office hours, if set.
+    pub office_hours: Option<crate::routing::OfficeHours>,
     /// When the team was created.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -244,6 +246,8 @@ pub struct Channel {
     pub settings: Map<String, Value>,
     /// The routing rule; `null` until one is set (tickets then stay unassigned).
     pub routing: Option<crate::routing::RoutingRule>,
+    /// The channel's office hours, if set (calls ring only during them).
+    pub office_hours: Option<crate::routing::OfficeHours>,
     /// When the channel was created.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

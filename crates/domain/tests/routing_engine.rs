@@ -309,7 +309,7 @@ fn verdicts_are_checked_in_order_and_explained() {
         Verdict::AtCapacity {
             open: 5,
             limit: 5,
-            scope: "total".into()
+            scope: CapacityScope::Total
         }
     );
 }

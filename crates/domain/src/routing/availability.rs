@@ -166,6 +166,31 @@ fn instant(tz: &TimeZone, date: Date, time: Time) -> Option<Timestamp> {
         .map(|z| z.timestamp())
 }
 
+/// Office (business) hours of a team or channel: weekly hours in a time
+/// zone, closed on holiday dates. Calls and handoff messages read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfficeHours {
+    /// The zone the hours are read in.
+    #[schema(value_type = String, example = "Europe/Paris")]
+    pub time_zone: crate::TimeZoneName,
+    /// The weekly hours.
+    pub hours: WeeklyHours,
+    /// Local dates on which the office is closed all day.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, example = json!(["2026-12-25"]))]
+    pub holidays: Vec<Date>,
+}
+
+impl OfficeHours {
+    /// Whether the office is open at `at`.
+    pub fn is_open(&self, at: Timestamp) -> bool {
+        let tz = self.time_zone.zone();
+        let local = at.to_zoned(tz.clone()).date();
+        !self.holidays.contains(&local) && self.hours.is_open(&tz, at)
+    }
+}
+
 /// Everything that decides a user's availability.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
@@ -395,6 +420,24 @@ mod tests {
         assert_eq!(
             AvailabilitySettings::default().at(&TimeZone::UTC, ts("2026-12-01T10:00:00Z")),
             Availability::Available { until: None }
+        );
+    }
+
+    #[test]
+    fn office_hours_close_on_holidays() {
+        let office = OfficeHours {
+            time_zone: crate::TimeZoneName::try_from("America/New_York".to_owned()).unwrap(),
+            hours: nine_to_five_weekdays(),
+            holidays: vec![jiff::civil::date(2026, 12, 25)],
+        };
+        assert!(
+            office.is_open(ts("2026-12-24T15:00:00Z")),
+            "10:00 in New York"
+        );
+        assert!(!office.is_open(ts("2026-12-25T15:00:00Z")), "Christmas");
+        assert!(
+            !office.is_open(ts("2026-12-24T23:00:00Z")),
+            "18:00 in New York"
         );
     }
 

@@ -5,7 +5,10 @@
 //! the decision, so the loads and round-robin state the engine sees are the
 //! ones it changes: two tickets routed at once cannot both see a stale load.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -177,7 +180,8 @@ pub enum Verdict {
     /// Lacks a required skill.
     LacksSkill {
         /// The skill's name.
-        skill: String,
+        #[schema(value_type = String)]
+        skill: Arc<str>,
     },
     /// At a capacity limit.
     AtCapacity {
@@ -186,8 +190,34 @@ pub enum Verdict {
         /// The limit.
         limit: u32,
         /// `total`, or the ticket type whose limit is reached.
-        scope: String,
+        scope: CapacityScope,
     },
+}
+
+/// Which capacity limit was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CapacityScope {
+    /// The limit on all open tickets (serialised as `"total"`).
+    #[serde(with = "total")]
+    Total,
+    /// The limit on one ticket type (serialised as the type).
+    Type(TicketType),
+}
+
+mod total {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("total")
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "total" => Ok(()),
+            other => Err(D::Error::custom(format!("not `total`: {other}"))),
+        }
+    }
 }
 
 /// One candidate in an explanation.
@@ -472,7 +502,15 @@ impl Ctx<'_> {
             .unwrap_or_else(|| format!("skill {id}"))
     }
 
-    fn verdict(&self, c: &Candidate, is_target: bool, required: &[(SkillId, bool)]) -> Verdict {
+    /// The first check `c` fails, in the documented order. `names` are the
+    /// names of `required`, shared so a failing check does not allocate.
+    fn verdict(
+        &self,
+        c: &Candidate,
+        is_target: bool,
+        required: &[(SkillId, bool)],
+        names: &[Arc<str>],
+    ) -> Verdict {
         let t = self.facts.ticket_type;
         if c.deactivated {
             return Verdict::Deactivated;
@@ -488,23 +526,23 @@ impl Ctx<'_> {
                 return Verdict::Away { reason, until };
             }
         }
-        if let Some((skill, _)) = required.iter().find(|(s, _)| !c.skills.contains(s)) {
+        if let Some(i) = required.iter().position(|(s, _)| !c.skills.contains(s)) {
             return Verdict::LacksSkill {
-                skill: self.skill_name(*skill),
+                skill: names[i].clone(),
             };
         }
         if let Some(limit) = c.capacity.total.filter(|l| c.open.total() >= *l) {
             return Verdict::AtCapacity {
                 open: c.open.total(),
                 limit,
-                scope: "total".into(),
+                scope: CapacityScope::Total,
             };
         }
         if let Some(limit) = c.capacity.for_type(t).filter(|l| c.open.get(t) >= *l) {
             return Verdict::AtCapacity {
                 open: c.open.get(t),
                 limit,
-                scope: t.as_str().into(),
+                scope: CapacityScope::Type(t),
             };
         }
         Verdict::Eligible
@@ -512,66 +550,86 @@ impl Ctx<'_> {
 
     fn pick(self, users: &[UserId], teams: &[TeamId], rng: &mut dyn RandomSource) -> Decision {
         let t = self.facts.ticket_type;
-        // Targets: listed users, then main members of listed teams (with the
-        // team they were reached through).
-        let mut via: BTreeMap<UserId, Option<TeamId>> = users.iter().map(|u| (*u, None)).collect();
-        let mut considered: BTreeSet<UserId> = via.keys().copied().collect();
+        // Targets: listed users (reached directly), then main members of
+        // listed teams (reached through that team); secondary members are
+        // reported as not targets. Sorted by user so that one merge pass over
+        // the (sorted) candidates classifies everyone: no map per decision.
+        let mut targets: Vec<(UserId, Option<TeamId>)> = Vec::with_capacity(users.len());
+        targets.extend(users.iter().map(|u| (*u, None)));
+        let mut others: Vec<UserId> = Vec::new();
         for team in teams {
             if let Some(info) = self.snapshot.teams.iter().find(|i| i.id == *team) {
-                for m in &info.main_members {
-                    via.entry(*m).or_insert(Some(*team));
-                }
+                targets.extend(info.main_members.iter().map(|m| (*m, Some(*team))));
+                others.extend(&info.secondary_members);
             }
         }
-        considered.extend(via.keys().copied());
-        // Secondary members of listed teams are reported as not targets.
-        for team in teams {
-            if let Some(info) = self.snapshot.teams.iter().find(|i| i.id == *team) {
-                considered.extend(&info.secondary_members);
-            }
-        }
+        // `None` sorts first, so a user listed directly keeps that reason.
+        targets.sort_unstable();
+        targets.dedup_by_key(|(u, _)| *u);
+        others.sort_unstable();
+        others.dedup();
+        let sorted;
+        let candidates: &[Candidate] = if self.snapshot.candidates.is_sorted_by_key(|c| c.user_id) {
+            &self.snapshot.candidates
+        } else {
+            let mut copy = self.snapshot.candidates.clone();
+            copy.sort_by_key(|c| c.user_id);
+            sorted = copy;
+            &sorted
+        };
         let (required, relaxed) = self.required_skills();
         let required_names: Vec<String> =
             required.iter().map(|(s, _)| self.skill_name(*s)).collect();
-        let by_id: BTreeMap<UserId, &Candidate> = self
-            .snapshot
-            .candidates
+        let names: Vec<Arc<str>> = required_names
             .iter()
-            .map(|c| (c.user_id, c))
+            .map(|n| Arc::from(n.as_str()))
             .collect();
-        let mut reports = Vec::new();
-        let mut eligible: Vec<&Candidate> = Vec::new();
+        let mut reports = Vec::with_capacity(targets.len() + others.len());
+        let mut eligible: Vec<usize> = Vec::with_capacity(targets.len());
+        let mut via: Vec<Option<TeamId>> = Vec::with_capacity(targets.len());
         let mut blocked_by_optional = false;
-        for user in &considered {
-            let Some(c) = by_id.get(user) else {
-                reports.push(CandidateReport {
-                    user_id: *user,
-                    verdict: Verdict::NotFound,
-                    load: 0,
-                    served_this_cycle: None,
-                });
-                continue;
-            };
-            let verdict = self.verdict(c, via.contains_key(user), &required);
+        let (mut ti, mut oi) = (0, 0);
+        let not_found = |user: UserId| CandidateReport {
+            user_id: user,
+            verdict: Verdict::NotFound,
+            load: 0,
+            served_this_cycle: None,
+        };
+        for (index, c) in candidates.iter().enumerate() {
+            while ti < targets.len() && targets[ti].0 < c.user_id {
+                reports.push(not_found(targets[ti].0));
+                ti += 1;
+            }
+            while oi < others.len() && others[oi] < c.user_id {
+                oi += 1;
+            }
+            let target = (ti < targets.len() && targets[ti].0 == c.user_id).then(|| {
+                ti += 1;
+                targets[ti - 1].1
+            });
+            let other = oi < others.len() && others[oi] == c.user_id;
+            if target.is_none() && !other {
+                continue; // in the snapshot for another reason (a contact owner)
+            }
+            let verdict = self.verdict(c, target.is_some(), &required, &names);
             if let Verdict::LacksSkill { .. } = verdict {
-                let without_optional: Vec<_> = required
+                blocked_by_optional |= required
                     .iter()
-                    .copied()
-                    .filter(|(_, optional)| !optional)
-                    .collect();
-                blocked_by_optional |=
-                    self.verdict(c, true, &without_optional) == Verdict::Eligible;
+                    .all(|(s, optional)| *optional || c.skills.contains(s))
+                    && self.verdict(c, true, &[], &[]) == Verdict::Eligible;
             }
             if verdict == Verdict::Eligible {
-                eligible.push(c);
+                eligible.push(index);
+                via.push(target.flatten());
             }
             reports.push(CandidateReport {
-                user_id: *user,
+                user_id: c.user_id,
                 verdict,
                 load: c.load.get(t),
                 served_this_cycle: None,
             });
         }
+        reports.extend(targets[ti..].iter().map(|(u, _)| not_found(*u)));
         if eligible.is_empty() {
             let relax_at = match (self.rule.relax_after_seconds, relaxed, blocked_by_optional) {
                 (Some(n), false, true) => Some(u64::from(n)),
@@ -583,67 +641,65 @@ impl Ctx<'_> {
             return d;
         }
         let wait = |c: &Candidate| c.last_assigned_at.map_or(i128::MIN, |t| t.as_nanosecond());
-        let (winner, rr_cycle, how) = match self.rule.distribution {
+        let eligible = &eligible;
+        let best = |pool: &mut dyn Iterator<Item = usize>,
+                    key: &dyn Fn(&Candidate) -> (u32, i128)| {
+            pool.min_by_key(|&k| {
+                let c = &candidates[eligible[k]];
+                (key(c), c.user_id)
+            })
+            .expect("not empty")
+        };
+        let (k, rr_cycle, how) = match self.rule.distribution {
             Distribution::LoadBalanced => {
-                let w = eligible
-                    .iter()
-                    .min_by_key(|c| (c.load.get(t), wait(c), c.user_id))
-                    .copied()
-                    .expect("not empty");
+                let k = best(&mut (0..eligible.len()), &|c| (c.load.get(t), wait(c)));
+                let load = candidates[eligible[k]].load.get(t);
                 (
-                    w,
+                    k,
                     None,
-                    format!(
-                        "fewest open {t} tickets assigned in the last 30 days ({})",
-                        w.load.get(t)
-                    ),
+                    format!("fewest open {t} tickets assigned in the last 30 days ({load})"),
                 )
             }
             Distribution::RoundRobin => {
                 let mut cycle = self.snapshot.rr_cycle.max(1);
-                let mut due: Vec<&Candidate> = eligible
-                    .iter()
-                    .copied()
-                    .filter(|c| c.rr_last_cycle < cycle)
-                    .collect();
-                if due.is_empty() {
+                let due = |cycle: u64| {
+                    (0..eligible.len())
+                        .filter(move |k| candidates[eligible[*k]].rr_last_cycle < cycle)
+                };
+                let mut waiting = due(cycle).count();
+                if waiting == 0 {
                     cycle += 1;
-                    due = eligible.clone();
+                    waiting = eligible.len();
                 }
-                for r in &mut reports {
-                    if let Some(c) = eligible.iter().find(|c| c.user_id == r.user_id) {
-                        r.served_this_cycle = Some(c.rr_last_cycle >= cycle);
-                    }
+                let k = best(&mut due(cycle), &|c| (0, wait(c)));
+                let mut e = 0;
+                for r in reports
+                    .iter_mut()
+                    .filter(|r| r.verdict == Verdict::Eligible)
+                {
+                    r.served_this_cycle = Some(candidates[eligible[e]].rr_last_cycle >= cycle);
+                    e += 1;
                 }
-                let w = due
-                    .iter()
-                    .min_by_key(|c| (wait(c), c.user_id))
-                    .copied()
-                    .expect("not empty");
                 (
-                    w,
+                    k,
                     Some(cycle),
                     format!(
-                        "next in round-robin cycle {cycle} ({} of {} eligible not yet served)",
-                        due.len(),
+                        "next in round-robin cycle {cycle} ({waiting} of {} eligible not yet served)",
                         eligible.len()
                     ),
                 )
             }
             Distribution::Random => {
-                let w = eligible[rng.below(eligible.len())];
+                let k = rng.below(eligible.len());
                 (
-                    w,
+                    k,
                     None,
                     format!("drawn at random among {} eligible", eligible.len()),
                 )
             }
         };
-        let team_id = via
-            .get(&winner.user_id)
-            .copied()
-            .flatten()
-            .or(winner.main_team_id);
+        let winner = &candidates[eligible[k]];
+        let team_id = via[k].or(winner.main_team_id);
         let outcome = Outcome::Assign {
             user_id: winner.user_id,
             team_id,

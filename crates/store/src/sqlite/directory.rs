@@ -366,6 +366,19 @@ pub fn update_team(
     if let Some(members) = patch.members {
         set_team_members(c, account, id, &members)?;
     }
+    if let Some(hours) = patch.office_hours {
+        c.execute(
+            "UPDATE teams SET office_hours = ?1 WHERE id = ?2 AND account_id = ?3",
+            params![
+                hours
+                    .map(|h| serde_json::to_string(&h))
+                    .transpose()
+                    .map_err(super::backend)?,
+                id.0,
+                account.0
+            ],
+        )?;
+    }
     get_team(c, account, id)
 }
 
@@ -594,8 +607,14 @@ pub fn update_channel(
         }
         channel.routing = v;
     }
+    if let Some(v) = patch.office_hours {
+        if let Some(h) = &v {
+            h.hours.validate()?;
+        }
+        channel.office_hours = v;
+    }
     c.execute(
-        "UPDATE channels SET name = ?1, settings = ?2, routing = ?3 WHERE id = ?4 AND account_id = ?5",
+        "UPDATE channels SET name = ?1, settings = ?2, routing = ?3, office_hours = ?6 WHERE id = ?4 AND account_id = ?5",
         params![
             channel.name.as_str(),
             serde_json::Value::Object(channel.settings.clone()).to_string(),
@@ -607,6 +626,12 @@ pub fn update_channel(
                 .map_err(super::backend)?,
             id.0,
             account.0,
+            channel
+                .office_hours
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(super::backend)?,
         ],
     )?;
     Ok(channel)

@@ -55,6 +55,17 @@ pub fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqli
     serde_json::from_str(row.get_ref(idx)?.as_str()?).map_err(|e| bad(idx, e))
 }
 
+/// Reads a nullable JSON column.
+pub fn json_opt<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<T>> {
+    match row.get_ref(idx)?.as_str_or_null()? {
+        None => Ok(None),
+        Some(_) => json(row, idx).map(Some),
+    }
+}
+
 /// Reads a comma-separated list of raw ids (from `group_concat`).
 fn ids(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<i64>> {
     let Some(text) = row.get_ref(idx)?.as_str_or_null()? else {
@@ -106,14 +117,14 @@ pub fn user(row: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// Columns of [`team`], members as `user:main` pairs.
-pub const TEAM_COLUMNS: &str = "t.id, t.name, t.created_at,
+pub const TEAM_COLUMNS: &str = "t.id, t.name, t.created_at, t.office_hours,
     (SELECT group_concat(user_id || ':' || main) FROM (SELECT user_id, main FROM team_members WHERE team_id = t.id ORDER BY user_id)),
     (SELECT count(*) FROM team_members m JOIN users u ON u.id = m.user_id
         WHERE m.team_id = t.id AND u.help_desk_seat = 1 AND u.deactivated = 0)";
 
 /// Maps a row of [`TEAM_COLUMNS`].
 pub fn team(row: &Row<'_>) -> rusqlite::Result<Team> {
-    let members = match row.get_ref(3)?.as_str_or_null()? {
+    let members = match row.get_ref(4)?.as_str_or_null()? {
         None => Vec::new(),
         Some(text) => text
             .split(',')
@@ -125,14 +136,15 @@ pub fn team(row: &Row<'_>) -> rusqlite::Result<Team> {
                 })
             })
             .collect::<Result<_, _>>()
-            .map_err(|e| bad(3, e))?,
+            .map_err(|e| bad(4, e))?,
     };
     Ok(Team {
         id: TeamId(row.get(0)?),
         name: value(row, 1)?,
         created_at: ts(row.get(2)?),
+        office_hours: json_opt(row, 3)?,
         members,
-        seated_members: row.get(4)?,
+        seated_members: row.get(5)?,
     })
 }
 
@@ -157,7 +169,8 @@ pub fn contact(row: &Row<'_>) -> rusqlite::Result<Contact> {
 }
 
 /// Columns of [`channel`].
-pub const CHANNEL_COLUMNS: &str = "id, kind, name, key, settings, routing, created_at";
+pub const CHANNEL_COLUMNS: &str =
+    "id, kind, name, key, settings, routing, created_at, office_hours";
 
 /// Maps a row of [`CHANNEL_COLUMNS`].
 pub fn channel(row: &Row<'_>) -> rusqlite::Result<Channel> {
@@ -167,11 +180,9 @@ pub fn channel(row: &Row<'_>) -> rusqlite::Result<Channel> {
         name: value(row, 2)?,
         key: row.get(3)?,
         settings: json::<Map<String, Value>>(row, 4)?,
-        routing: match row.get_ref(5)?.as_str_or_null()? {
-            None => None,
-            Some(_) => Some(json(row, 5)?),
-        },
+        routing: json_opt(row, 5)?,
         created_at: ts(row.get(6)?),
+        office_hours: json_opt(row, 7)?,
     })
 }
 
