@@ -36,7 +36,7 @@ fn pool(n: usize) -> Snapshot {
             skills: if i % 10 == 7 {
                 Default::default()
             } else {
-                [SkillId(1)].into()
+                vec![SkillId(1)]
             },
             capacity: Capacity {
                 total: Some(10),

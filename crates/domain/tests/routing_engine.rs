@@ -253,7 +253,7 @@ fn verdicts_are_checked_in_order_and_explained() {
     let mut no_french = candidate(5);
     no_french.skills.clear();
     let mut french = candidate(6);
-    french.skills.insert(SkillId(1));
+    french.skills.push(SkillId(1));
     french.load.email_other = 3;
     let mut gone = candidate(7);
     gone.deactivated = true;

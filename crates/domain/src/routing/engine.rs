@@ -5,10 +5,7 @@
 //! the decision, so the loads and round-robin state the engine sees are the
 //! ones it changes: two tickets routed at once cannot both see a stale load.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -112,8 +109,8 @@ pub struct Candidate {
     pub seated: bool,
     /// Availability now.
     pub availability: Availability,
-    /// Skills the user has.
-    pub skills: BTreeSet<SkillId>,
+    /// Skills the user has (a few; a plain list is faster to search than a set).
+    pub skills: Vec<SkillId>,
     /// Capacity limits.
     pub capacity: Capacity,
     /// Open tickets owned, per type.
@@ -232,6 +229,19 @@ pub struct CandidateReport {
     pub load: u32,
     /// For round robin: whether the user already got a ticket this cycle.
     pub served_this_cycle: Option<bool>,
+}
+
+/// The compact form of a [`Verdict`] used inside the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Eligible,
+    Deactivated,
+    NotSeated,
+    NotATarget,
+    Away,
+    LacksSkill(usize),
+    AtTotalCapacity,
+    AtTypeCapacity,
 }
 
 /// What routing decided.
@@ -502,50 +512,57 @@ impl Ctx<'_> {
             .unwrap_or_else(|| format!("skill {id}"))
     }
 
-    /// The first check `c` fails, in the documented order. `names` are the
-    /// names of `required`, shared so a failing check does not allocate.
-    fn verdict(
-        &self,
-        c: &Candidate,
-        is_target: bool,
-        required: &[(SkillId, bool)],
-        names: &[Arc<str>],
-    ) -> Verdict {
+    /// The first check `c` fails, in the documented order, as a compact
+    /// code: the hot loop stays free of allocations and wide copies, and
+    /// [`Ctx::verdict`] expands the code for the explanation afterwards.
+    fn check(&self, c: &Candidate, is_target: bool, required: &[(SkillId, bool)]) -> Check {
         let t = self.facts.ticket_type;
         if c.deactivated {
-            return Verdict::Deactivated;
+            Check::Deactivated
+        } else if !c.seated {
+            Check::NotSeated
+        } else if !is_target {
+            Check::NotATarget
+        } else if self.rule.only_available && !c.availability.is_available() {
+            Check::Away
+        } else if let Some(i) = required.iter().position(|(s, _)| !c.skills.contains(s)) {
+            Check::LacksSkill(i)
+        } else if c.capacity.total.is_some_and(|l| c.open.total() >= l) {
+            Check::AtTotalCapacity
+        } else if c.capacity.for_type(t).is_some_and(|l| c.open.get(t) >= l) {
+            Check::AtTypeCapacity
+        } else {
+            Check::Eligible
         }
-        if !c.seated {
-            return Verdict::NotSeated;
-        }
-        if !is_target {
-            return Verdict::NotATarget;
-        }
-        if let Availability::Away { reason, until } = c.availability {
-            if self.rule.only_available {
-                return Verdict::Away { reason, until };
-            }
-        }
-        if let Some(i) = required.iter().position(|(s, _)| !c.skills.contains(s)) {
-            return Verdict::LacksSkill {
+    }
+
+    /// Expands a [`Check`] of candidate `c` (`None`: not in the account).
+    fn verdict(&self, c: Option<&Candidate>, check: Check, names: &[Arc<str>]) -> Verdict {
+        let t = self.facts.ticket_type;
+        let Some(c) = c else { return Verdict::NotFound };
+        match check {
+            Check::Eligible => Verdict::Eligible,
+            Check::Deactivated => Verdict::Deactivated,
+            Check::NotSeated => Verdict::NotSeated,
+            Check::NotATarget => Verdict::NotATarget,
+            Check::Away => match c.availability {
+                Availability::Away { reason, until } => Verdict::Away { reason, until },
+                Availability::Available { .. } => Verdict::Eligible,
+            },
+            Check::LacksSkill(i) => Verdict::LacksSkill {
                 skill: names[i].clone(),
-            };
-        }
-        if let Some(limit) = c.capacity.total.filter(|l| c.open.total() >= *l) {
-            return Verdict::AtCapacity {
+            },
+            Check::AtTotalCapacity => Verdict::AtCapacity {
                 open: c.open.total(),
-                limit,
+                limit: c.capacity.total.unwrap_or_default(),
                 scope: CapacityScope::Total,
-            };
-        }
-        if let Some(limit) = c.capacity.for_type(t).filter(|l| c.open.get(t) >= *l) {
-            return Verdict::AtCapacity {
+            },
+            Check::AtTypeCapacity => Verdict::AtCapacity {
                 open: c.open.get(t),
-                limit,
+                limit: c.capacity.for_type(t).unwrap_or_default(),
                 scope: CapacityScope::Type(t),
-            };
+            },
         }
-        Verdict::Eligible
     }
 
     fn pick(self, users: &[UserId], teams: &[TeamId], rng: &mut dyn RandomSource) -> Decision {
@@ -584,20 +601,18 @@ impl Ctx<'_> {
             .iter()
             .map(|n| Arc::from(n.as_str()))
             .collect();
-        let mut reports = Vec::with_capacity(targets.len() + others.len());
+        // One merge pass classifies everyone into compact codes; reports
+        // are expanded afterwards in one tight `collect`.
+        const ABSENT: usize = usize::MAX;
+        let mut checked: Vec<(UserId, usize, Check)> =
+            Vec::with_capacity(targets.len() + others.len());
         let mut eligible: Vec<usize> = Vec::with_capacity(targets.len());
         let mut via: Vec<Option<TeamId>> = Vec::with_capacity(targets.len());
         let mut blocked_by_optional = false;
         let (mut ti, mut oi) = (0, 0);
-        let not_found = |user: UserId| CandidateReport {
-            user_id: user,
-            verdict: Verdict::NotFound,
-            load: 0,
-            served_this_cycle: None,
-        };
         for (index, c) in candidates.iter().enumerate() {
             while ti < targets.len() && targets[ti].0 < c.user_id {
-                reports.push(not_found(targets[ti].0));
+                checked.push((targets[ti].0, ABSENT, Check::Eligible));
                 ti += 1;
             }
             while oi < others.len() && others[oi] < c.user_id {
@@ -611,25 +626,39 @@ impl Ctx<'_> {
             if target.is_none() && !other {
                 continue; // in the snapshot for another reason (a contact owner)
             }
-            let verdict = self.verdict(c, target.is_some(), &required, &names);
-            if let Verdict::LacksSkill { .. } = verdict {
-                blocked_by_optional |= required
-                    .iter()
-                    .all(|(s, optional)| *optional || c.skills.contains(s))
-                    && self.verdict(c, true, &[], &[]) == Verdict::Eligible;
+            let check = self.check(c, target.is_some(), &required);
+            match check {
+                Check::Eligible => {
+                    eligible.push(index);
+                    via.push(target.flatten());
+                }
+                Check::LacksSkill(_) => {
+                    blocked_by_optional |= required
+                        .iter()
+                        .all(|(s, optional)| *optional || c.skills.contains(s))
+                        && self.check(c, true, &[]) == Check::Eligible;
+                }
+                _ => {}
             }
-            if verdict == Verdict::Eligible {
-                eligible.push(index);
-                via.push(target.flatten());
-            }
-            reports.push(CandidateReport {
-                user_id: c.user_id,
-                verdict,
-                load: c.load.get(t),
-                served_this_cycle: None,
-            });
+            checked.push((c.user_id, index, check));
         }
-        reports.extend(targets[ti..].iter().map(|(u, _)| not_found(*u)));
+        checked.extend(
+            targets[ti..]
+                .iter()
+                .map(|(u, _)| (*u, ABSENT, Check::Eligible)),
+        );
+        let mut reports: Vec<CandidateReport> = checked
+            .iter()
+            .map(|&(user_id, index, check)| {
+                let c = (index != ABSENT).then(|| &candidates[index]);
+                CandidateReport {
+                    user_id,
+                    verdict: self.verdict(c, check, &names),
+                    load: c.map_or(0, |c| c.load.get(t)),
+                    served_this_cycle: None,
+                }
+            })
+            .collect();
         if eligible.is_empty() {
             let relax_at = match (self.rule.relax_after_seconds, relaxed, blocked_by_optional) {
                 (Some(n), false, true) => Some(u64::from(n)),

@@ -57,3 +57,15 @@ CREATE TABLE jobs (
     subject_id  INTEGER NOT NULL
 );
 CREATE INDEX jobs_due ON jobs (run_at);
+
+-- Tickets that already exist: count them, and schedule the end of their load.
+UPDATE tickets SET load_counted = 1
+WHERE status = 'open' AND owner_user_id IS NOT NULL AND assigned_at IS NOT NULL
+  AND assigned_at > CAST(strftime('%s', 'now') AS INTEGER) * 1000 - 2592000000;
+INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count)
+SELECT account_id, owner_user_id, type, count(*), sum(load_counted)
+FROM tickets WHERE status = 'open' AND owner_user_id IS NOT NULL
+GROUP BY account_id, owner_user_id, type;
+INSERT INTO jobs (account_id, run_at, kind, key, subject_id)
+SELECT account_id, assigned_at + 2592000000, 'load_expiry', 'load:' || id, id
+FROM tickets WHERE load_counted = 1;

@@ -267,8 +267,12 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, account: AccountId, input: NewUser) -> Result<User> {
-        self.write(move |c, now| directory::create_user(c, now, account, input))
-            .await
+        self.write_routed(move |c, now, rng| {
+            let user = directory::create_user(c, now, account, input)?;
+            routing::drain_waiting(c, now, account, rng)?;
+            Ok(user)
+        })
+        .await
     }
 
     async fn get_user(&self, account: AccountId, id: UserId) -> Result<User> {
@@ -282,7 +286,14 @@ impl Store for SqliteStore {
 
     async fn update_user(&self, account: AccountId, id: UserId, patch: UserPatch) -> Result<User> {
         self.write_routed(move |c, now, rng| {
+            let zone_changed = patch.time_zone.is_some();
+            let before = routing::availability_settings(c, account, id)?;
             let user = directory::update_user(c, account, id, patch)?;
+            if zone_changed {
+                // Working hours are read in the new zone: reschedule.
+                let was = before.0.at(&before.1.zone(), now).is_available();
+                routing::availability_changed(c, now, account, id, was, rng)?;
+            }
             // A seat, capacity or reactivation may make waiting tickets assignable.
             routing::drain_waiting(c, now, account, rng)?;
             Ok(user)
@@ -305,8 +316,12 @@ impl Store for SqliteStore {
     }
 
     async fn update_team(&self, account: AccountId, id: TeamId, patch: TeamPatch) -> Result<Team> {
-        self.write(move |c, _| directory::update_team(c, account, id, patch))
-            .await
+        self.write_routed(move |c, now, rng| {
+            let team = directory::update_team(c, account, id, patch)?;
+            routing::drain_waiting(c, now, account, rng)?;
+            Ok(team)
+        })
+        .await
     }
 
     async fn create_skill(&self, account: AccountId, input: NewSkill) -> Result<Skill> {
@@ -374,8 +389,12 @@ impl Store for SqliteStore {
         id: ChannelId,
         patch: ChannelPatch,
     ) -> Result<Channel> {
-        self.write(move |c, _| directory::update_channel(c, account, id, patch))
-            .await
+        self.write_routed(move |c, now, rng| {
+            let channel = directory::update_channel(c, account, id, patch)?;
+            routing::drain_waiting(c, now, account, rng)?;
+            Ok(channel)
+        })
+        .await
     }
 
     async fn create_ticket(
@@ -470,7 +489,8 @@ impl Store for SqliteStore {
         change: AvailabilityChange,
     ) -> Result<AvailabilityState> {
         self.write_routed(move |c, now, rng| {
-            let (mut settings, _) = routing::availability_settings(c, account, user)?;
+            let (mut settings, tz) = routing::availability_settings(c, account, user)?;
+            let was_available = settings.at(&tz.zone(), now).is_available();
             match change {
                 AvailabilityChange::Manual(m) => settings.manual = m,
                 AvailabilityChange::WorkingHours(h) => settings.working_hours = h,
@@ -488,7 +508,7 @@ impl Store for SqliteStore {
                     account.0
                 ],
             )?;
-            let now = routing::availability_changed(c, now, account, user, rng)?;
+            let now = routing::availability_changed(c, now, account, user, was_available, rng)?;
             Ok(AvailabilityState { settings, now })
         })
         .await

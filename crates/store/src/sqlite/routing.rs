@@ -62,8 +62,8 @@ pub fn adjust_counters(
     t: &Ticket,
 ) -> Result<bool> {
     let (old_owner, old_status, old_counted): (Option<i64>, String, bool) = c
-        .prepare_cached("SELECT owner_user_id, status, load_counted FROM tickets WHERE id = ?1")?
-        .query_row([t.id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .prepare_cached("SELECT owner_user_id, status, load_counted FROM tickets WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![t.id.0, account.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let ty = t.ticket_type.as_str();
     let new_open = t.status == Status::Open && t.owner.user_id.is_some();
     let new_counted = new_open
@@ -106,11 +106,14 @@ pub fn schedule(
     subject: i64,
     at: Timestamp,
 ) -> Result<()> {
+    // Rounded up: a job must never run before its instant, or it would find
+    // nothing changed and reschedule itself at the same millisecond.
+    let run_at = rows::ms(at) + i64::from(at.subsec_nanosecond() % 1_000_000 != 0);
     c.prepare_cached(
         "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (key) DO UPDATE SET run_at = ?2",
     )?
-    .execute(params![account.0, rows::ms(at), kind, key, subject])?;
+    .execute(params![account.0, run_at, kind, key, subject])?;
     Ok(())
 }
 
@@ -155,7 +158,7 @@ fn load_candidate(
                 deactivated: r.get(0)?,
                 seated: r.get(1)?,
                 availability: settings.at(&tz.zone(), now),
-                skills: BTreeSet::new(),
+                skills: Vec::new(),
                 capacity: rows::json(r, 4)?,
                 open: TypeCounts::default(),
                 load: TypeCounts::default(),
@@ -285,8 +288,8 @@ pub fn route(
     };
     let contact = match t.contact_id {
         Some(id) => c
-            .prepare_cached("SELECT owner_user_id FROM contacts WHERE id = ?1")?
-            .query_row([id.0], |r| r.get::<_, Option<i64>>(0))
+            .prepare_cached("SELECT owner_user_id FROM contacts WHERE id = ?1 AND account_id = ?2")?
+            .query_row(params![id.0, account.0], |r| r.get::<_, Option<i64>>(0))
             .optional()?
             .flatten()
             .map(UserId),
@@ -344,8 +347,13 @@ pub fn route(
         let at = t.created_at + SignedDuration::from_secs(after as i64);
         schedule(c, account, "relax", &format!("relax:{}", t.id), t.id.0, at)?;
     }
-    c.prepare_cached("INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES (?1, ?2, ?3, ?4, ?5)")?
+    // A queue re-route that changed nothing is not worth a row (the queue
+    // may be re-tried often); every decision that assigned is kept.
+    let unchanged = trigger == "waiting_queue" && outcome == Outcome::Unassigned;
+    if !unchanged {
+        c.prepare_cached("INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![account.0, t.id.0, rows::ms(now), trigger, serde_json::to_string(&decision.explanation).map_err(super::backend)?])?;
+    }
     if decision.notify_owner {
         tracing::info!(ticket = %t.id, "assigned to an away contact owner; notification queued");
     }
@@ -421,13 +429,14 @@ pub fn rebalance_away(
 }
 
 /// After a user's availability settings changed (or a transition came due):
-/// schedules the next transition, rebalances if they are now away, and
-/// drains the waiting queue if they are now available.
+/// schedules the next transition, rebalances if they just became away, and
+/// drains the waiting queue if they are available.
 pub fn availability_changed(
     c: &Connection,
     now: Timestamp,
     account: AccountId,
     user: UserId,
+    was_available: bool,
     rng: &mut dyn RandomSource,
 ) -> Result<Availability> {
     let (settings, tz) = availability_settings(c, account, user)?;
@@ -437,10 +446,15 @@ pub fn availability_changed(
         Some(at) => schedule(c, account, "availability", &key, user.0, at)?,
         None => unschedule(c, &key)?,
     }
-    if availability.is_available() {
-        drain_waiting(c, now, account, rng)?;
-    } else {
-        rebalance_away(c, now, account, user, rng)?;
+    match (was_available, availability.is_available()) {
+        (_, true) => {
+            drain_waiting(c, now, account, rng)?;
+        }
+        // Only the change to away rebalances, not every later re-check.
+        (true, false) => {
+            rebalance_away(c, now, account, user, rng)?;
+        }
+        (false, false) => {}
     }
     Ok(availability)
 }
@@ -457,11 +471,17 @@ pub fn run_due_jobs(c: &Connection, now: Timestamp, rng: &mut dyn RandomSource) 
         let account = AccountId(*account);
         match kind.as_str() {
             "availability" => {
-                availability_changed(c, now, account, UserId(*subject), rng)?;
+                let user = UserId(*subject);
+                let (settings, tz) = availability_settings(c, account, user)?;
+                // What it was just before this transition.
+                let was = settings
+                    .at(&tz.zone(), now - SignedDuration::from_millis(1))
+                    .is_available();
+                availability_changed(c, now, account, user, was, rng)?;
             }
             "relax" => {
                 let mut t = tickets::get(c, account, TicketId(*subject))?;
-                if t.status == Status::Open && t.owner == Owner::default() {
+                if t.status == Status::Open && t.owner.user_id.is_none() {
                     route(c, now, account, &mut t, "skill_relaxation", rng)?;
                 }
             }
@@ -498,7 +518,7 @@ pub fn counter_drift(c: &Connection, now: Timestamp, account: AccountId) -> Resu
     let mut stmt = c.prepare(
         "WITH actual AS (
             SELECT owner_user_id AS user_id, type, count(*) AS open_count,
-                   sum(CASE WHEN assigned_at >= ?2 THEN 1 ELSE 0 END) AS load_count
+                   sum(CASE WHEN assigned_at > ?2 THEN 1 ELSE 0 END) AS load_count
             FROM tickets WHERE account_id = ?1 AND status = 'open' AND owner_user_id IS NOT NULL
             GROUP BY owner_user_id, type)
          SELECT coalesce(a.user_id, k.user_id), coalesce(a.type, k.type),
