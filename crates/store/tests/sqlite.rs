@@ -59,3 +59,189 @@ async fn committed_writes_survive_closing_and_reopening() {
         "migrations are not re-applied"
     );
 }
+
+mod routing {
+    use std::sync::Arc;
+
+    use jiff::SignedDuration;
+    use switchboard_domain::{input::*, routing::*, *};
+    use switchboard_store::{
+        AvailabilityChange, SqliteStore, Store,
+        conformance::{new_ticket, new_user},
+    };
+
+    fn rule(json: serde_json::Value) -> RoutingRule {
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// A waiting ticket, a user away until a time, the server restarted in
+    /// between: the durable job still brings her back and drains the queue.
+    #[tokio::test]
+    async fn scheduled_work_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        let clock = Arc::new(FixedClock::new("2026-11-23T09:00:00Z".parse().unwrap()));
+        let store = SqliteStore::open(&path, clock.clone()).unwrap();
+        let (account, _) = store
+            .create_account(
+                "acme".to_owned().try_into().unwrap(),
+                new_user("A", "a@acme.example", Role::Agent),
+                "h".into(),
+            )
+            .await
+            .unwrap();
+        let a = account.id;
+        let ana = store
+            .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))
+            .await
+            .unwrap();
+        let away = ManualAvailability {
+            status: ManualStatus::Away,
+            until: Some("2026-11-23T10:00:00Z".parse().unwrap()),
+        };
+        store
+            .change_availability(a, ana.id, AvailabilityChange::Manual(Some(away)))
+            .await
+            .unwrap();
+        let ch = store
+            .create_channel(
+                a,
+                NewChannel {
+                    kind: ChannelKind::Email,
+                    name: "E".to_owned().try_into().unwrap(),
+                    settings: Default::default(),
+                },
+                "k".into(),
+            )
+            .await
+            .unwrap();
+        let routing = rule(
+            serde_json::json!({"assign_to": "users_and_teams", "users": [ana.id], "waiting_queue": true}),
+        );
+        store
+            .update_channel(
+                a,
+                ch.id,
+                ChannelPatch {
+                    routing: Some(Some(routing)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut input = new_ticket("waits");
+        input.channel_id = Some(ch.id);
+        let t = store
+            .create_ticket(a, input, None, Actor::System)
+            .await
+            .unwrap()
+            .value;
+        assert_eq!(t.owner.user_id, None);
+        store.close();
+        drop(store);
+
+        clock.advance(SignedDuration::from_mins(61));
+        let reopened = SqliteStore::open(&path, clock.clone()).unwrap();
+        assert!(
+            reopened.run_due_jobs().await.unwrap() >= 1,
+            "the job was kept on disk"
+        );
+        assert_eq!(
+            reopened.get_ticket(a, t.id).await.unwrap().owner.user_id,
+            Some(ana.id)
+        );
+        assert_eq!(
+            reopened.counter_drift(a).await.unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    /// Loads count tickets assigned in the last 30 days only: after 30 days
+    /// the scheduler takes the ticket out of the load, and the counters still
+    /// match a full recount.
+    #[tokio::test]
+    async fn loads_forget_tickets_assigned_more_than_30_days_ago() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new("2026-11-01T09:00:00Z".parse().unwrap()));
+        let store = SqliteStore::open(&dir.path().join("test.db"), clock.clone()).unwrap();
+        let (account, _) = store
+            .create_account(
+                "acme".to_owned().try_into().unwrap(),
+                new_user("A", "a@acme.example", Role::Agent),
+                "h".into(),
+            )
+            .await
+            .unwrap();
+        let a = account.id;
+        let ana = store
+            .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))
+            .await
+            .unwrap();
+        let bob = store
+            .create_user(a, new_user("Bob", "bob@acme.example", Role::Agent))
+            .await
+            .unwrap();
+        let ch = store
+            .create_channel(
+                a,
+                NewChannel {
+                    kind: ChannelKind::Email,
+                    name: "E".to_owned().try_into().unwrap(),
+                    settings: Default::default(),
+                },
+                "k".into(),
+            )
+            .await
+            .unwrap();
+        let routing =
+            rule(serde_json::json!({"assign_to": "users_and_teams", "users": [ana.id, bob.id]}));
+        store
+            .update_channel(
+                a,
+                ch.id,
+                ChannelPatch {
+                    routing: Some(Some(routing)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let create = || {
+            let mut input = new_ticket("t");
+            input.channel_id = Some(ch.id);
+            store.create_ticket(a, input, None, Actor::System)
+        };
+        let first = create().await.unwrap().value.owner.user_id.unwrap();
+        clock.advance(SignedDuration::from_hours(24 * 31));
+        store.run_due_jobs().await.unwrap();
+        assert_eq!(store.counter_drift(a).await.unwrap(), Vec::<String>::new());
+        // The old ticket is still open but no longer counts in the load.
+        let second = create().await.unwrap().value;
+        let log = store.routing_log(a, second.id).await.unwrap();
+        let load_of_first = log[0]
+            .explanation
+            .candidates
+            .iter()
+            .find(|c| c.user_id == first)
+            .unwrap()
+            .load;
+        assert_eq!(
+            load_of_first, 0,
+            "a ticket assigned 31 days ago is not in the load"
+        );
+        let open = store
+            .list_tickets(
+                a,
+                first,
+                switchboard_store::TicketQuery {
+                    view: Some(switchboard_store::View::Mine),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(open.items.len(), 1, "it is still open and still hers");
+        assert_eq!(store.counter_drift(a).await.unwrap(), Vec::<String>::new());
+    }
+}
