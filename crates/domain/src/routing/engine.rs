@@ -669,19 +669,19 @@ impl Ctx<'_> {
             d.relax_at_seconds = relax_at;
             return d;
         }
-        let wait = |c: &Candidate| c.last_assigned_at.map_or(i128::MIN, |t| t.as_nanosecond());
+        // Milliseconds: what the store keeps, and cheaper to compare than i128.
+        let wait = |c: &Candidate| c.last_assigned_at.map_or(i64::MIN, |t| t.as_millisecond());
         let eligible = &eligible;
-        let best = |pool: &mut dyn Iterator<Item = usize>,
-                    key: &dyn Fn(&Candidate) -> (u32, i128)| {
-            pool.min_by_key(|&k| {
-                let c = &candidates[eligible[k]];
-                (key(c), c.user_id)
-            })
-            .expect("not empty")
-        };
+        // Generic, not `dyn`: the key is inlined into the scan.
+        fn best<K: Ord>(pool: impl Iterator<Item = usize>, key: impl Fn(usize) -> K) -> usize {
+            pool.min_by_key(|&k| key(k)).expect("not empty")
+        }
+        let at = |k: usize| &candidates[eligible[k]];
         let (k, rr_cycle, how) = match self.rule.distribution {
             Distribution::LoadBalanced => {
-                let k = best(&mut (0..eligible.len()), &|c| (c.load.get(t), wait(c)));
+                let k = best(0..eligible.len(), |k| {
+                    (at(k).load.get(t), wait(at(k)), at(k).user_id)
+                });
                 let load = candidates[eligible[k]].load.get(t);
                 (
                     k,
@@ -700,7 +700,7 @@ impl Ctx<'_> {
                     cycle += 1;
                     waiting = eligible.len();
                 }
-                let k = best(&mut due(cycle), &|c| (0, wait(c)));
+                let k = best(due(cycle), |k| (wait(at(k)), at(k).user_id));
                 let mut e = 0;
                 for r in reports
                     .iter_mut()
