@@ -686,3 +686,74 @@ async fn a_thousand_concurrent_creates_balance_within_one() {
     no_drift(&app).await;
     let _ = Timestamp::now();
 }
+
+#[tokio::test]
+async fn nobody_and_customer_agent_rules() {
+    let (app, _) = app_at(FRIDAY).await;
+    let (ana, _) = app.user("Ana", "agent", json!({})).await;
+    let nobody = channel(&app, "whatsapp", json!({"assign_to": "nobody"})).await;
+    let t = create(&app, nobody, json!({})).await;
+    assert_eq!((owner(&t), t["type"].as_str()), (None, Some("message")));
+    assert!(
+        explain(&app, &t).await["decisions"][0]["explanation"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("assigns nobody")
+    );
+    // Until the AI agent lands, the customer agent's fallback applies.
+    let agent = channel(&app, "email", json!({"assign_to": "customer_agent", "fallback": {"assign_to": "users_and_teams", "users": [ana]}})).await;
+    let t = create(&app, agent, json!({})).await;
+    assert_eq!(owner(&t), Some(ana));
+    assert!(
+        explain(&app, &t)
+            .await
+            .to_string()
+            .contains("fallback: users and teams")
+    );
+    let agent_nobody = channel(
+        &app,
+        "email",
+        json!({"assign_to": "customer_agent", "fallback": {"assign_to": "nobody"}}),
+    )
+    .await;
+    assert_eq!(owner(&create(&app, agent_nobody, json!({})).await), None);
+    assert_problem(&app.patch(&format!("/api/v1/channels/{nobody}"), &app.admin, json!({"routing": {"assign_to": "users_and_teams", "fallback": {"assign_to": "nobody"}, "users": [ana]}})).await, 422, Some("routing.fallback"));
+}
+
+#[tokio::test]
+async fn teams_and_channels_keep_office_hours() {
+    let (app, _) = app_at(FRIDAY).await;
+    let (_, team) = app
+        .post("/api/v1/teams", &app.admin, json!({"name": "Phones"}))
+        .await;
+    let hours = json!({"time_zone": "America/New_York", "hours": [{"day": "monday", "start": "09:00", "end": "17:00"}], "holidays": ["2026-12-25"]});
+    let (status, team) = app
+        .patch(
+            &format!("/api/v1/teams/{}", team["id"]),
+            &app.admin,
+            json!({"office_hours": hours}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{team}");
+    assert_eq!(team["office_hours"]["time_zone"], "America/New_York");
+    assert_eq!(
+        team["office_hours"]["hours"][0]["start"], "09:00:00",
+        "times come back as HH:MM:SS"
+    );
+    let ch = channel(&app, "calls", json!({"assign_to": "nobody"})).await;
+    let (_, ch) = app
+        .patch(
+            &format!("/api/v1/channels/{ch}"),
+            &app.admin,
+            json!({"office_hours": hours}),
+        )
+        .await;
+    assert_eq!(ch["office_hours"]["holidays"], json!(["2026-12-25"]));
+    let bad = json!({"office_hours": {"time_zone": "Nowhere/Land", "hours": []}});
+    assert_problem(
+        &app.patch(&format!("/api/v1/channels/{}", ch["id"]), &app.admin, bad)
+            .await,
+        422,
+        Some("office_hours.time_zone"),
+    );
+}
