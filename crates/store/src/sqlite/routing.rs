@@ -284,6 +284,12 @@ pub fn route(
             Ok((rows::parsed(r, 0)?, r.get(1)?))
         })?;
     let Some(rule) = routing.and_then(|r| serde_json::from_str::<RoutingRule>(&r).ok()) else {
+        // The rule is gone: nothing to wait for any more. (A new ticket
+        // never waits, so creation skips the write.)
+        if trigger != "created" {
+            c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND waiting = 1")?
+                .execute([t.id.0])?;
+        }
         return Ok(None);
     };
     let contact = match t.contact_id {
