@@ -536,6 +536,21 @@ pub struct HistoryEntry {
     pub event: HistoryEvent,
 }
 
+/// Something a user is told about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    /// Its id (increases with time).
+    pub id: i64,
+    /// The ticket it is about.
+    pub ticket_id: TicketId,
+    /// `assigned` (a ticket was given to you by routing or by someone else)
+    /// or `assigned_while_away` (contact-owner routing gave it to you anyway).
+    pub kind: String,
+    /// When.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+}
+
 /// The authenticated caller of an API request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

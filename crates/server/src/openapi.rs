@@ -20,7 +20,7 @@ use crate::routes::{directory, routing, tickets};
         directory::list_channels, directory::create_channel, directory::get_channel, directory::update_channel,
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket, tickets::update_ticket, tickets::set_owner,
         tickets::add_message, tickets::list_messages, tickets::history,
-        routing::explain, routing::availability, routing::set_availability, routing::set_working_hours, routing::add_out_of_office,
+        routing::explain, routing::availability, routing::set_availability, routing::set_working_hours, routing::add_out_of_office, routing::notifications,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),

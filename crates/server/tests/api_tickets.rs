@@ -88,7 +88,7 @@ async fn views_show_the_right_tickets() {
 #[tokio::test]
 async fn manual_assign_reassign_and_unassign_are_in_the_history() {
     let app = spawn_app().await;
-    let (ana_id, _) = app.user("Ana", "agent", json!({})).await;
+    let (ana_id, ana) = app.user("Ana", "agent", json!({})).await;
     let (bob_id, bob) = app.user("Bob", "agent", json!({})).await;
     let t = app.ticket(&app.admin, "Refund").await;
     assert_eq!(t["owner"], json!({"user_id": null, "team_id": null}));
@@ -100,6 +100,15 @@ async fn manual_assign_reassign_and_unassign_are_in_the_history() {
     let (_, assigned) = app.put(&path, &app.admin, json!({"user_id": ana_id})).await;
     assert_eq!(assigned["owner"]["user_id"], json!(ana_id));
     assert!(assigned["assigned_at"].is_string());
+    let (_, told) = app.get("/api/v1/notifications", &ana).await;
+    assert_eq!(
+        (
+            told["items"][0]["kind"].as_str(),
+            told["items"][0]["ticket_id"].clone()
+        ),
+        (Some("assigned"), t["id"].clone()),
+        "assignees are told"
+    );
     let (_, reassigned) = app.put(&path, &bob, json!({"user_id": bob_id})).await;
     assert_eq!(reassigned["owner"]["user_id"], json!(bob_id));
     let (_, unassigned) = app.put(&path, &bob, json!({})).await;

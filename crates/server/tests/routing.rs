@@ -385,7 +385,7 @@ async fn team_only_shows_in_the_team_views() {
 #[tokio::test]
 async fn contact_owner_needs_a_known_visitor_on_forms() {
     let (app, _) = app_at(FRIDAY).await;
-    let (ana, _) = app.user("Ana", "agent", json!({})).await;
+    let (ana, ana_token) = app.user("Ana", "agent", json!({})).await;
     let (bob, _) = app.user("Bob", "agent", json!({})).await;
     app.post(
         "/api/v1/contacts",
@@ -445,6 +445,17 @@ async fn contact_owner_needs_a_known_visitor_on_forms() {
             .await
             .to_string()
             .contains("assigned anyway and notified")
+    );
+    let (_, told) = app.get("/api/v1/notifications", &ana_token).await;
+    assert_eq!(told["items"][0]["kind"], "assigned_while_away");
+    assert_eq!(told["items"][0]["ticket_id"], t["id"]);
+    assert!(
+        told["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "assigned"),
+        "routed tickets are announced too"
     );
 }
 

@@ -345,6 +345,13 @@ pub trait Store: Send + Sync + 'static {
     /// Differences between the incremental open/load counters and a full
     /// recount; empty when they agree.
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>>;
+    /// A user's latest notifications, newest first.
+    async fn notifications(
+        &self,
+        account: AccountId,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<switchboard_domain::Notification>>;
 }
 
 /// Builds a page from up to `limit + 1` rows fetched newest first: the extra

@@ -519,6 +519,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn notifications(
+        &self,
+        account: AccountId,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<switchboard_domain::Notification>> {
+        self.read(move |c| routing::notifications(c, account, user, limit))
+            .await
+    }
+
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {
         let now = crate::stored_time(self.clock.now());
         self.read(move |c| routing::counter_drift(c, now, account))

@@ -360,10 +360,52 @@ pub fn route(
         c.prepare_cached("INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![account.0, t.id.0, rows::ms(now), trigger, serde_json::to_string(&decision.explanation).map_err(super::backend)?])?;
     }
-    if decision.notify_owner {
-        tracing::info!(ticket = %t.id, "assigned to an away contact owner; notification queued");
+    if let Outcome::Assign { user_id, .. } = outcome {
+        let kind = if decision.notify_owner {
+            "assigned_while_away"
+        } else {
+            "assigned"
+        };
+        notify(c, now, account, user_id, t.id, kind)?;
     }
     Ok(Some(outcome))
+}
+
+/// Tells `user` about `ticket`.
+pub fn notify(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    user: UserId,
+    ticket: TicketId,
+    kind: &str,
+) -> Result<()> {
+    c.prepare_cached("INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![account.0, user.0, ticket.0, kind, rows::ms(now)])?;
+    Ok(())
+}
+
+/// A user's latest notifications, newest first.
+pub fn notifications(
+    c: &Connection,
+    account: AccountId,
+    user: UserId,
+    limit: u32,
+) -> Result<Vec<Notification>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, ticket_id, kind, at FROM notifications WHERE user_id = ?1 AND account_id = ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let items = stmt
+        .query_map(params![user.0, account.0, limit], |r| {
+            Ok(Notification {
+                id: r.get(0)?,
+                ticket_id: TicketId(r.get(1)?),
+                kind: r.get(2)?,
+                at: rows::ts(r.get(3)?),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(items)
 }
 
 /// Routes again every waiting ticket of the account, highest priority then

@@ -10,6 +10,7 @@ use crate::Result;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_foundation.sql"),
     include_str!("../../migrations/sqlite/0002_routing.sql"),
+    include_str!("../../migrations/sqlite/0003_notifications.sql"),
 ];
 
 /// Brings the database up to the latest version.

@@ -437,7 +437,15 @@ pub fn set_owner(
         })
         .transpose()?;
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
+    let before = t.owner.user_id;
     move_owner(c, account, &mut t, to, now, actor, "manual")?;
+    // Someone else gave you a ticket: you are told.
+    if let Some(user) = to
+        .user_id
+        .filter(|u| Some(*u) != before && actor != (Actor::User { user_id: *u }))
+    {
+        super::routing::notify(c, now, account, user, id, "assigned")?;
+    }
     t.updated_at = now;
     save(c, now, account, &t)?;
     // A hand assignment takes the ticket out of the waiting queue, and may
