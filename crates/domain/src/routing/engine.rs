@@ -701,13 +701,11 @@ impl Ctx<'_> {
                     waiting = eligible.len();
                 }
                 let k = best(due(cycle), |k| (wait(at(k)), at(k).user_id));
-                let mut e = 0;
-                for r in reports
+                let eligible_reports = reports
                     .iter_mut()
-                    .filter(|r| r.verdict == Verdict::Eligible)
-                {
-                    r.served_this_cycle = Some(candidates[eligible[e]].rr_last_cycle >= cycle);
-                    e += 1;
+                    .filter(|r| r.verdict == Verdict::Eligible);
+                for (r, &index) in eligible_reports.zip(eligible.iter()) {
+                    r.served_this_cycle = Some(candidates[index].rr_last_cycle >= cycle);
                 }
                 (
                     k,
