@@ -239,7 +239,7 @@ enum Check {
     NotSeated,
     NotATarget,
     Away,
-    LacksSkill(usize),
+    LacksSkill(u8),
     AtTotalCapacity,
     AtTypeCapacity,
 }
@@ -526,7 +526,7 @@ impl Ctx<'_> {
         } else if self.rule.only_available && !c.availability.is_available() {
             Check::Away
         } else if let Some(i) = required.iter().position(|(s, _)| !c.skills.contains(s)) {
-            Check::LacksSkill(i)
+            Check::LacksSkill(i as u8)
         } else if c.capacity.total.is_some_and(|l| c.open.total() >= l) {
             Check::AtTotalCapacity
         } else if c.capacity.for_type(t).is_some_and(|l| c.open.get(t) >= l) {
@@ -550,7 +550,8 @@ impl Ctx<'_> {
                 Availability::Available { .. } => Verdict::Eligible,
             },
             Check::LacksSkill(i) => Verdict::LacksSkill {
-                skill: names[i].clone(),
+                // (at most 255 required skills: rules list a handful)
+                skill: names[usize::from(i)].clone(),
             },
             Check::AtTotalCapacity => Verdict::AtCapacity {
                 open: c.open.total(),
@@ -603,11 +604,10 @@ impl Ctx<'_> {
             .collect();
         // One merge pass classifies everyone into compact codes; reports
         // are expanded afterwards in one tight `collect`.
-        const ABSENT: usize = usize::MAX;
-        let mut checked: Vec<(UserId, usize, Check)> =
+        const ABSENT: u32 = u32::MAX;
+        let mut checked: Vec<(UserId, u32, Check)> =
             Vec::with_capacity(targets.len() + others.len());
         let mut eligible: Vec<usize> = Vec::with_capacity(targets.len());
-        let mut via: Vec<Option<TeamId>> = Vec::with_capacity(targets.len());
         let mut blocked_by_optional = false;
         let (mut ti, mut oi) = (0, 0);
         for (index, c) in candidates.iter().enumerate() {
@@ -630,7 +630,6 @@ impl Ctx<'_> {
             match check {
                 Check::Eligible => {
                     eligible.push(index);
-                    via.push(target.flatten());
                 }
                 Check::LacksSkill(_) => {
                     blocked_by_optional |= required
@@ -640,7 +639,7 @@ impl Ctx<'_> {
                 }
                 _ => {}
             }
-            checked.push((c.user_id, index, check));
+            checked.push((c.user_id, index as u32, check));
         }
         checked.extend(
             targets[ti..]
@@ -650,7 +649,7 @@ impl Ctx<'_> {
         let mut reports: Vec<CandidateReport> = checked
             .iter()
             .map(|&(user_id, index, check)| {
-                let c = (index != ABSENT).then(|| &candidates[index]);
+                let c = (index != ABSENT).then(|| &candidates[index as usize]);
                 CandidateReport {
                     user_id,
                     verdict: self.verdict(c, check, &names),
@@ -726,7 +725,13 @@ impl Ctx<'_> {
             }
         };
         let winner = &candidates[eligible[k]];
-        let team_id = via[k].or(winner.main_team_id);
+        // The team the winner was reached through (found again for the
+        // winner only, rather than remembered for everyone).
+        let via = targets
+            .binary_search_by_key(&winner.user_id, |(u, _)| *u)
+            .ok()
+            .and_then(|i| targets[i].1);
+        let team_id = via.or(winner.main_team_id);
         let outcome = Outcome::Assign {
             user_id: winner.user_id,
             team_id,
