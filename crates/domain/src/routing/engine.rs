@@ -610,6 +610,11 @@ impl Ctx<'_> {
         let mut eligible: Vec<usize> = Vec::with_capacity(targets.len());
         let mut blocked_by_optional = false;
         let (mut ti, mut oi) = (0, 0);
+        let cycle = self.snapshot.rr_cycle.max(1);
+        let mut lb: Option<((u32, i64, UserId), usize)> = None;
+        let mut rr_all: Option<((i64, UserId), usize)> = None;
+        let mut rr_due: Option<((i64, UserId), usize)> = None;
+        let mut due_count = 0usize;
         for (index, c) in candidates.iter().enumerate() {
             while ti < targets.len() && targets[ti].0 < c.user_id {
                 checked.push((targets[ti].0, ABSENT, Check::Eligible));
@@ -629,6 +634,25 @@ impl Ctx<'_> {
             let check = self.check(c, target.is_some(), &required);
             match check {
                 Check::Eligible => {
+                    // Running minima, so no second scan is needed: the load
+                    // balanced pick, and round robin's picks among those not
+                    // served in the current cycle and among everyone.
+                    let wait = c.last_assigned_at.map_or(i64::MIN, |t| t.as_millisecond());
+                    let k = eligible.len();
+                    let lb_key = (c.load.get(t), wait, c.user_id);
+                    if lb.is_none_or(|(key, _)| lb_key < key) {
+                        lb = Some((lb_key, k));
+                    }
+                    let rr_key = (wait, c.user_id);
+                    if rr_all.is_none_or(|(key, _)| rr_key < key) {
+                        rr_all = Some((rr_key, k));
+                    }
+                    if c.rr_last_cycle < cycle {
+                        due_count += 1;
+                        if rr_due.is_none_or(|(key, _)| rr_key < key) {
+                            rr_due = Some((rr_key, k));
+                        }
+                    }
                     eligible.push(index);
                 }
                 Check::LacksSkill(_) => {
@@ -668,20 +692,10 @@ impl Ctx<'_> {
             d.relax_at_seconds = relax_at;
             return d;
         }
-        // Milliseconds: what the store keeps, and cheaper to compare than i128.
-        let wait = |c: &Candidate| c.last_assigned_at.map_or(i64::MIN, |t| t.as_millisecond());
         let eligible = &eligible;
-        // Generic, not `dyn`: the key is inlined into the scan.
-        fn best<K: Ord>(pool: impl Iterator<Item = usize>, key: impl Fn(usize) -> K) -> usize {
-            pool.min_by_key(|&k| key(k)).expect("not empty")
-        }
-        let at = |k: usize| &candidates[eligible[k]];
         let (k, rr_cycle, how) = match self.rule.distribution {
             Distribution::LoadBalanced => {
-                let k = best(0..eligible.len(), |k| {
-                    (at(k).load.get(t), wait(at(k)), at(k).user_id)
-                });
-                let load = candidates[eligible[k]].load.get(t);
+                let ((load, _, _), k) = lb.expect("someone is eligible");
                 (
                     k,
                     None,
@@ -689,17 +703,15 @@ impl Ctx<'_> {
                 )
             }
             Distribution::RoundRobin => {
-                let mut cycle = self.snapshot.rr_cycle.max(1);
-                let due = |cycle: u64| {
-                    (0..eligible.len())
-                        .filter(move |k| candidates[eligible[*k]].rr_last_cycle < cycle)
+                // Everyone eligible was served this cycle: a new one starts.
+                let (cycle, waiting, (_, k)) = match rr_due {
+                    Some(due) => (cycle, due_count, due),
+                    None => (
+                        cycle + 1,
+                        eligible.len(),
+                        rr_all.expect("someone is eligible"),
+                    ),
                 };
-                let mut waiting = due(cycle).count();
-                if waiting == 0 {
-                    cycle += 1;
-                    waiting = eligible.len();
-                }
-                let k = best(due(cycle), |k| (wait(at(k)), at(k).user_id));
                 let eligible_reports = reports
                     .iter_mut()
                     .filter(|r| r.verdict == Verdict::Eligible);
