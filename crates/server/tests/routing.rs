@@ -52,6 +52,15 @@ async fn create(app: &TestApp, channel: i64, extra: Value) -> Value {
     t
 }
 
+/// Creates agents with seats and returns their ids.
+async fn agents(app: &TestApp, names: &[&str]) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(app.user(name, "agent", json!({})).await.0);
+    }
+    ids
+}
+
 fn owner(t: &Value) -> Option<i64> {
     t["owner"]["user_id"].as_i64()
 }
@@ -140,10 +149,7 @@ async fn load_balanced_routes_inline_to_main_team_members_and_explains() {
 #[tokio::test]
 async fn round_robin_gives_everyone_one_before_anyone_a_second() {
     let (app, _) = app_at(FRIDAY).await;
-    let mut users = Vec::new();
-    for name in ["Ana", "Bob", "Cy"] {
-        users.push(app.user(name, "agent", json!({})).await.0);
-    }
+    let users = agents(&app, &["Ana", "Bob", "Cy"]).await;
     let ch = channel(
         &app,
         "chat",
@@ -166,10 +172,7 @@ async fn round_robin_gives_everyone_one_before_anyone_a_second() {
 #[tokio::test]
 async fn random_reaches_every_eligible_user() {
     let (app, _) = app_at(FRIDAY).await;
-    let mut users = Vec::new();
-    for name in ["Ana", "Bob", "Cy"] {
-        users.push(app.user(name, "agent", json!({})).await.0);
-    }
+    let users = agents(&app, &["Ana", "Bob", "Cy"]).await;
     let ch = channel(
         &app,
         "email",

@@ -70,8 +70,20 @@ mod routing {
         conformance::{new_ticket, new_user},
     };
 
-    fn rule(json: serde_json::Value) -> RoutingRule {
-        serde_json::from_value(json).unwrap()
+    /// An e-mail channel with the given routing rule.
+    async fn routed_channel(store: &SqliteStore, a: AccountId, rule: serde_json::Value) -> Channel {
+        let input = NewChannel {
+            kind: ChannelKind::Email,
+            name: "E".to_owned().try_into().unwrap(),
+            settings: Default::default(),
+        };
+        let ch = store.create_channel(a, input, "k".into()).await.unwrap();
+        let routing: RoutingRule = serde_json::from_value(rule).unwrap();
+        let patch = ChannelPatch {
+            routing: Some(Some(routing)),
+            ..Default::default()
+        };
+        store.update_channel(a, ch.id, patch).await.unwrap()
     }
 
     /// A waiting ticket, a user away until a time, the server restarted in
@@ -103,32 +115,7 @@ mod routing {
             .change_availability(a, ana.id, AvailabilityChange::Manual(Some(away)))
             .await
             .unwrap();
-        let ch = store
-            .create_channel(
-                a,
-                NewChannel {
-                    kind: ChannelKind::Email,
-                    name: "E".to_owned().try_into().unwrap(),
-                    settings: Default::default(),
-                },
-                "k".into(),
-            )
-            .await
-            .unwrap();
-        let routing = rule(
-            serde_json::json!({"assign_to": "users_and_teams", "users": [ana.id], "waiting_queue": true}),
-        );
-        store
-            .update_channel(
-                a,
-                ch.id,
-                ChannelPatch {
-                    routing: Some(Some(routing)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let ch = routed_channel(&store, a, serde_json::json!({"assign_to": "users_and_teams", "users": [ana.id], "waiting_queue": true}),).await;
         let mut input = new_ticket("waits");
         input.channel_id = Some(ch.id);
         let t = store
@@ -181,31 +168,12 @@ mod routing {
             .create_user(a, new_user("Bob", "bob@acme.example", Role::Agent))
             .await
             .unwrap();
-        let ch = store
-            .create_channel(
-                a,
-                NewChannel {
-                    kind: ChannelKind::Email,
-                    name: "E".to_owned().try_into().unwrap(),
-                    settings: Default::default(),
-                },
-                "k".into(),
-            )
-            .await
-            .unwrap();
-        let routing =
-            rule(serde_json::json!({"assign_to": "users_and_teams", "users": [ana.id, bob.id]}));
-        store
-            .update_channel(
-                a,
-                ch.id,
-                ChannelPatch {
-                    routing: Some(Some(routing)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let ch = routed_channel(
+            &store,
+            a,
+            serde_json::json!({"assign_to": "users_and_teams", "users": [ana.id, bob.id]}),
+        )
+        .await;
         let create = || {
             let mut input = new_ticket("t");
             input.channel_id = Some(ch.id);
