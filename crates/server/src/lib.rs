@@ -80,7 +80,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tickets::router())
         .merge(routes::routing::router())
         .merge(routes::ops::openapi_router())
-        .fallback(|| async { problem::ApiError::NotFound("route".into()) });
+        .fallback(|| async { problem::ApiError::NotFound("route".into()) })
+        .method_not_allowed_fallback(|| async { problem::ApiError::MethodNotAllowed });
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::ops::router())

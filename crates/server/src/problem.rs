@@ -58,6 +58,9 @@ pub enum ApiError {
     /// Clashes with existing data.
     #[error("{detail}")]
     Conflict { field: String, detail: String },
+    /// The route exists but not with this method.
+    #[error("this route does not take this method")]
+    MethodNotAllowed,
     /// The body is larger than allowed.
     #[error("request body too large")]
     TooLarge,
@@ -100,6 +103,11 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",

@@ -492,3 +492,158 @@ async fn deactivating_a_user_revokes_their_tokens_at_once() {
         Some("role"),
     );
 }
+
+#[tokio::test]
+async fn review_fixes_hold() {
+    let app = spawn_app().await;
+    let (_, admin) = app.user("Adam", "admin", json!({})).await;
+    let (_, agent) = app.user("Ana", "agent", json!({})).await;
+    let (bob, _) = app.user("Bob", "agent", json!({})).await;
+    // An admin manages agents' availability, not a super admin's.
+    assert_eq!(
+        app.put(
+            &format!("/api/v1/users/{bob}/availability"),
+            &admin,
+            json!({"status": "away"})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_problem(
+        &app.put(
+            "/api/v1/users/1/availability",
+            &admin,
+            json!({"status": "away"}),
+        )
+        .await,
+        403,
+        None,
+    );
+    assert_problem(
+        &app.put(
+            &format!("/api/v1/users/{bob}/availability"),
+            &agent,
+            json!({"status": "away"}),
+        )
+        .await,
+        403,
+        None,
+    );
+    // Another account's ids are 404 even for an agent (existence before role).
+    let (_, _, other) = switchboard_server::setup::create_account(
+        app.store.as_ref(),
+        "Globex",
+        "G",
+        "g@globex.example",
+    )
+    .await
+    .unwrap();
+    let (_, team) = app
+        .post("/api/v1/teams", &app.admin, json!({"name": "T"}))
+        .await;
+    let (_, channel) = app
+        .post(
+            "/api/v1/channels",
+            &app.admin,
+            json!({"kind": "email", "name": "E"}),
+        )
+        .await;
+    let (_, other_agent) = {
+        let (s, u) = app
+            .post(
+                "/api/v1/users",
+                &other,
+                json!({"name": "Oz", "email": "oz@globex.example"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (_, t) = app
+            .post(
+                &format!("/api/v1/users/{}/tokens", u["id"]),
+                &other,
+                json!({}),
+            )
+            .await;
+        (u, t["token"].as_str().unwrap().to_owned())
+    };
+    assert_problem(
+        &app.patch(
+            &format!("/api/v1/users/{bob}"),
+            &other_agent,
+            json!({"name": "x"}),
+        )
+        .await,
+        404,
+        None,
+    );
+    assert_problem(
+        &app.patch(
+            &format!("/api/v1/teams/{}", team["id"]),
+            &other_agent,
+            json!({"name": "x"}),
+        )
+        .await,
+        404,
+        None,
+    );
+    assert_problem(
+        &app.patch(
+            &format!("/api/v1/channels/{}", channel["id"]),
+            &other_agent,
+            json!({"name": "x"}),
+        )
+        .await,
+        404,
+        None,
+    );
+    assert_problem(
+        &app.patch(
+            &format!("/api/v1/teams/{}", team["id"]),
+            &agent,
+            json!({"name": "x"}),
+        )
+        .await,
+        403,
+        None,
+    );
+    // Team office hours are validated like channels'.
+    let bad = json!({"office_hours": {"time_zone": "UTC", "hours": [{"day": "monday", "start": "17:00", "end": "09:00"}]}});
+    assert_problem(
+        &app.patch(&format!("/api/v1/teams/{}", team["id"]), &app.admin, bad)
+            .await,
+        422,
+        Some("shifts"),
+    );
+    // Visitor tokens are visible characters; phone clashes name the phone.
+    assert_problem(
+        &app.post(
+            "/api/v1/contacts",
+            &agent,
+            json!({"visitor_tokens": ["a\u{1f}b"]}),
+        )
+        .await,
+        422,
+        Some("visitor_tokens"),
+    );
+    app.post("/api/v1/contacts", &agent, json!({"phone": "+33612345678"}))
+        .await;
+    assert_problem(
+        &app.post("/api/v1/contacts", &agent, json!({"phone": "+33612345678"}))
+            .await,
+        409,
+        Some("phone"),
+    );
+    // A wrong method is a problem body too.
+    assert_problem(
+        &app.send(
+            reqwest::Method::DELETE,
+            "/api/v1/tickets",
+            Some(&agent),
+            None,
+        )
+        .await,
+        405,
+        None,
+    );
+}

@@ -134,6 +134,12 @@ impl RoutingRule {
                 "team_only needs exactly one team",
             ));
         }
+        if self.skills.len() > 64 {
+            return Err(DomainError::invalid(
+                "routing.skills",
+                "at most 64 skill rules",
+            ));
+        }
         let fallback_needed = matches!(
             self.assign_to,
             AssignTo::ContactOwner | AssignTo::CustomerAgent

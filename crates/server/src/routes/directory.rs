@@ -104,7 +104,7 @@ pub(crate) async fn update_user(
     Path(id): Path<UserId>,
     Json(patch): Json<UserPatch>,
 ) -> Reply<User> {
-    caller.require_admin()?;
+    // Existence first, so another account's id is a 404 even for an agent.
     let target = s.store.get_user(caller.0.account_id, id).await?;
     caller.require_can_manage(target.role)?;
     if let Some(role) = patch.role {
@@ -197,6 +197,7 @@ pub(crate) async fn update_team(
     Path(id): Path<TeamId>,
     Json(patch): Json<TeamPatch>,
 ) -> Reply<Team> {
+    s.store.get_team(caller.0.account_id, id).await?;
     caller.require_admin()?;
     Ok(axum::Json(
         s.store.update_team(caller.0.account_id, id, patch).await?,
@@ -305,6 +306,7 @@ pub(crate) async fn update_channel(
     Path(id): Path<ChannelId>,
     Json(patch): Json<ChannelPatch>,
 ) -> Reply<Channel> {
+    s.store.get_channel(caller.0.account_id, id).await?;
     caller.require_admin()?;
     Ok(axum::Json(
         s.store

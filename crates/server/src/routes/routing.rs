@@ -64,17 +64,16 @@ pub(crate) async fn explain(
     }))
 }
 
-/// Users manage their own availability; admins manage everyone's.
+/// Users manage their own availability; admins manage agents'; super
+/// admins everyone's.
 async fn may_manage(s: &AppState, caller: &Caller, user: UserId) -> Result<(), ApiError> {
     // Existence first, so another account's user is a 404.
-    s.store.get_user(caller.0.account_id, user).await?;
-    if caller.0.user_id == user || caller.0.role.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "only admins can change another user's availability",
-        ))
+    let target = s.store.get_user(caller.0.account_id, user).await?;
+    if caller.0.user_id == user {
+        return Ok(());
     }
+    // Admins manage agents' availability; super admins everyone's.
+    caller.require_can_manage(target.role)
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}/availability", tag = "routing", params(("id" = i64, Path)),

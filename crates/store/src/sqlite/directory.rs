@@ -367,6 +367,9 @@ pub fn update_team(
         set_team_members(c, account, id, &members)?;
     }
     if let Some(hours) = patch.office_hours {
+        if let Some(h) = &hours {
+            h.hours.validate()?;
+        }
         c.execute(
             "UPDATE teams SET office_hours = ?1 WHERE id = ?2 AND account_id = ?3",
             params![
@@ -431,10 +434,20 @@ pub fn create_contact(
         input.owner_user_id.map(|u| u.0),
         rows::ms(now),
     ])
-    .map_err(|e| unique(e, "email", "a contact with this e-mail address or phone exists"))?;
+    .map_err(contact_clash)?;
     let id = ContactId(c.last_insert_rowid());
     set_visitor_tokens(c, account, id, &input.visitor_tokens)?;
     get_contact(c, account, id)
+}
+
+/// A contact uniqueness clash, reported on the field that clashed.
+fn contact_clash(e: rusqlite::Error) -> StoreError {
+    let field = if e.to_string().contains("phone") {
+        "phone"
+    } else {
+        "email"
+    };
+    unique(e, field, &format!("a contact with this {field} exists"))
 }
 
 fn set_visitor_tokens(
@@ -453,10 +466,12 @@ fn set_visitor_tokens(
     )?;
     for token in tokens {
         let token = token.trim();
-        if token.is_empty() || token.len() > 200 {
-            return Err(
-                DomainError::invalid("visitor_tokens", "tokens are 1 to 200 characters").into(),
-            );
+        if token.is_empty() || token.len() > 200 || token.chars().any(char::is_control) {
+            return Err(DomainError::invalid(
+                "visitor_tokens",
+                "tokens are 1 to 200 visible characters",
+            )
+            .into());
         }
         if insert.execute(params![account.0, token, contact.0])? == 0 {
             let owner: i64 = c.query_row(
@@ -538,7 +553,7 @@ pub fn update_contact(
             account.0,
         ],
     )
-    .map_err(|e| unique(e, "email", "a contact with this e-mail address or phone exists"))?;
+    .map_err(contact_clash)?;
     if let Some(tokens) = patch.visitor_tokens {
         set_visitor_tokens(c, account, id, &tokens)?;
     }
