@@ -771,3 +771,78 @@ async fn teams_and_channels_keep_office_hours() {
         Some("office_hours.time_zone"),
     );
 }
+
+#[tokio::test]
+async fn the_scheduler_follows_shift_starts_and_out_of_office_starts() {
+    // Friday 2026-03-27 06:00 UTC is 07:00 in Paris, before Ana's 09:00 shift.
+    let (app, clock) = app_at("2026-03-27T06:00:00Z").await;
+    let (ana, ana_token) = app
+        .user("Ana", "agent", json!({"time_zone": "Europe/Paris"}))
+        .await;
+    let (bob, _) = app.user("Bob", "agent", json!({})).await;
+    let shifts = json!({"shifts": [{"day": "friday", "start": "09:00", "end": "17:00"}]});
+    app.put(
+        &format!("/api/v1/users/{ana}/working-hours"),
+        &ana_token,
+        shifts,
+    )
+    .await;
+    let queue = channel(
+        &app,
+        "email",
+        json!({"assign_to": "users_and_teams", "users": [ana], "waiting_queue": true}),
+    )
+    .await;
+    let waiting = create(&app, queue, json!({})).await;
+    assert_eq!(owner(&waiting), None);
+    // 09:00 Paris = 08:00 UTC: the shift-start job drains the queue.
+    clock.set("2026-03-27T08:00:00Z".parse().unwrap());
+    assert!(app.store.run_due_jobs().await.unwrap() >= 1);
+    let (_, now) = app
+        .get(&format!("/api/v1/tickets/{}", waiting["id"]), &app.admin)
+        .await;
+    assert_eq!(owner(&now), Some(ana));
+    // Bob books time off starting at noon; at noon his unanswered tickets move.
+    let (_, bob_token) = app
+        .post(
+            &format!("/api/v1/users/{bob}/tokens"),
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    let rebalancing = channel(
+        &app,
+        "email",
+        json!({"assign_to": "users_and_teams", "users": [ana, bob], "rebalance_on_away": true}),
+    )
+    .await;
+    let mut bobs = None;
+    for _ in 0..2 {
+        let t = create(&app, rebalancing, json!({})).await;
+        if owner(&t) == Some(bob) {
+            bobs = Some(t);
+        }
+    }
+    let bobs = bobs.expect("load balancing gave Bob one of the two");
+    app.post(
+        &format!("/api/v1/users/{bob}/out-of-office"),
+        bob_token["token"].as_str().unwrap(),
+        json!({"start": "2026-03-27T12:00:00Z", "end": "2026-03-30T00:00:00Z"}),
+    )
+    .await;
+    let (_, before) = app
+        .get(&format!("/api/v1/tickets/{}", bobs["id"]), &app.admin)
+        .await;
+    assert_eq!(
+        owner(&before),
+        Some(bob),
+        "not yet: the range starts at noon"
+    );
+    clock.set("2026-03-27T12:00:00Z".parse().unwrap());
+    assert!(app.store.run_due_jobs().await.unwrap() >= 1);
+    let (_, after) = app
+        .get(&format!("/api/v1/tickets/{}", bobs["id"]), &app.admin)
+        .await;
+    assert_eq!(owner(&after), Some(ana));
+    no_drift(&app).await;
+}
