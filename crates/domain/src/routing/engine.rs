@@ -611,9 +611,9 @@ impl Ctx<'_> {
         let mut blocked_by_optional = false;
         let (mut ti, mut oi) = (0, 0);
         let cycle = self.snapshot.rr_cycle.max(1);
-        let mut lb: Option<((u32, i64, UserId), usize)> = None;
-        let mut rr_all: Option<((i64, UserId), usize)> = None;
-        let mut rr_due: Option<((i64, UserId), usize)> = None;
+        let mut lb: Option<((u32, Option<Timestamp>, UserId), usize)> = None;
+        let mut rr_all: Option<((Option<Timestamp>, UserId), usize)> = None;
+        let mut rr_due: Option<((Option<Timestamp>, UserId), usize)> = None;
         let mut due_count = 0usize;
         for (index, c) in candidates.iter().enumerate() {
             while ti < targets.len() && targets[ti].0 < c.user_id {
@@ -637,7 +637,8 @@ impl Ctx<'_> {
                     // Running minima, so no second scan is needed: the load
                     // balanced pick, and round robin's picks among those not
                     // served in the current cycle and among everyone.
-                    let wait = c.last_assigned_at.map_or(i64::MIN, |t| t.as_millisecond());
+                    // `None` (never assigned) sorts first: it has waited longest.
+                    let wait = c.last_assigned_at;
                     let k = eligible.len();
                     let lb_key = (c.load.get(t), wait, c.user_id);
                     if lb.is_none_or(|(key, _)| lb_key < key) {
