@@ -611,9 +611,11 @@ impl Ctx<'_> {
         let mut blocked_by_optional = false;
         let (mut ti, mut oi) = (0, 0);
         let cycle = self.snapshot.rr_cycle.max(1);
-        let mut lb: Option<((u32, Option<Timestamp>, UserId), usize)> = None;
-        let mut rr_all: Option<((Option<Timestamp>, UserId), usize)> = None;
-        let mut rr_due: Option<((Option<Timestamp>, UserId), usize)> = None;
+        // Best so far: (sort key, position in `eligible`).
+        type Best<K> = Option<(K, usize)>;
+        let mut lb: Best<(u32, Option<Timestamp>, UserId)> = None;
+        let mut rr_all: Best<(Option<Timestamp>, UserId)> = None;
+        let mut rr_due: Best<(Option<Timestamp>, UserId)> = None;
         let mut due_count = 0usize;
         for (index, c) in candidates.iter().enumerate() {
             while ti < targets.len() && targets[ti].0 < c.user_id {
