@@ -567,36 +567,17 @@ async fn review_fixes_hold() {
             .await;
         (u, t["token"].as_str().unwrap().to_owned())
     };
-    assert_problem(
-        &app.patch(
-            &format!("/api/v1/users/{bob}"),
-            &other_agent,
-            json!({"name": "x"}),
-        )
-        .await,
-        404,
-        None,
-    );
-    assert_problem(
-        &app.patch(
-            &format!("/api/v1/teams/{}", team["id"]),
-            &other_agent,
-            json!({"name": "x"}),
-        )
-        .await,
-        404,
-        None,
-    );
-    assert_problem(
-        &app.patch(
-            &format!("/api/v1/channels/{}", channel["id"]),
-            &other_agent,
-            json!({"name": "x"}),
-        )
-        .await,
-        404,
-        None,
-    );
+    for path in [
+        format!("/api/v1/users/{bob}"),
+        format!("/api/v1/teams/{}", team["id"]),
+        format!("/api/v1/channels/{}", channel["id"]),
+    ] {
+        assert_problem(
+            &app.patch(&path, &other_agent, json!({"name": "x"})).await,
+            404,
+            None,
+        );
+    }
     assert_problem(
         &app.patch(
             &format!("/api/v1/teams/{}", team["id"]),
