@@ -287,6 +287,30 @@ pub async fn seed_demo(store: &dyn Store) -> Result<bool, SetupError> {
             .await?;
         channels.push(channel);
     }
+    // Two channels route automatically so the demo shows explanations: the
+    // inbox load-balances over Tier 1 (French tickets need French), the chat
+    // goes round robin over Tier 1 and Billing.
+    let rules = [
+        (
+            0,
+            json!({"assign_to": "users_and_teams", "teams": [tier1.id], "distribution": "load_balanced",
+                   "skills": [{"property": "language", "equals": "fr", "skill_id": french.first(), "optional": true}],
+                   "relax_after_seconds": 300, "waiting_queue": true}),
+        ),
+        (
+            2,
+            json!({"assign_to": "users_and_teams", "teams": [tier1.id, billing.id], "distribution": "round_robin"}),
+        ),
+    ];
+    for (index, rule) in rules {
+        let routing = serde_json::from_value(rule)
+            .map_err(|e| DomainError::invalid("routing", e.to_string()))?;
+        let patch = ChannelPatch {
+            routing: Some(Some(routing)),
+            ..ChannelPatch::default()
+        };
+        store.update_channel(a, channels[index].id, patch).await?;
+    }
     store
         .create_contact(
             a,

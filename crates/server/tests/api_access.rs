@@ -463,6 +463,12 @@ async fn the_demo_help_desk_is_seeded_once() {
     );
     let (_, tickets) = app.get("/api/v1/tickets?view=unassigned", &app.admin).await;
     assert!(!TestApp::ids(&tickets).is_empty());
+    // The inbox routes automatically: the French invoice ticket went to the
+    // French speaker of Tier 1, with an explanation.
+    let (_, report) = app.get("/api/v1/tickets/1/routing", &app.admin).await;
+    let decision = &report["decisions"][0]["explanation"];
+    assert_eq!(decision["outcome"]["kind"], "assign", "{report}");
+    assert_eq!(decision["required_skills"], json!(["French"]));
     let (_, teams) = app.get("/api/v1/teams", &app.admin).await;
     assert_eq!(teams["items"].as_array().unwrap().len(), 2);
 }
