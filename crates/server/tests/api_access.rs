@@ -29,42 +29,17 @@ async fn agents_triage_but_cannot_change_configuration() {
     let app = spawn_app().await;
     let (_, agent) = app.user("Ana", "agent", json!({})).await;
     assert_eq!(app.get("/api/v1/users", &agent).await.0, StatusCode::OK);
-    assert_problem(
-        &app.post("/api/v1/teams", &agent, json!({"name": "T"}))
-            .await,
-        403,
-        None,
-    );
-    assert_problem(
-        &app.post(
-            "/api/v1/skills",
-            &agent,
-            json!({"name": "S", "category": "c"}),
-        )
-        .await,
-        403,
-        None,
-    );
-    assert_problem(
-        &app.post(
-            "/api/v1/channels",
-            &agent,
-            json!({"kind": "email", "name": "E"}),
-        )
-        .await,
-        403,
-        None,
-    );
-    assert_problem(
-        &app.post(
+    for (path, body) in [
+        ("/api/v1/teams", json!({"name": "T"})),
+        ("/api/v1/skills", json!({"name": "S", "category": "c"})),
+        ("/api/v1/channels", json!({"kind": "email", "name": "E"})),
+        (
             "/api/v1/users",
-            &agent,
             json!({"name": "X", "email": "x@acme.example"}),
-        )
-        .await,
-        403,
-        None,
-    );
+        ),
+    ] {
+        assert_problem(&app.post(path, &agent, body).await, 403, None);
+    }
     let (_, admin_user) = app
         .post(
             "/api/v1/users",

@@ -20,19 +20,19 @@ async fn fresh() -> Fixture {
 
 switchboard_store::conformance_tests!(fresh());
 
+/// The account `acme` with its super admin.
+async fn acme(store: &SqliteStore) -> (switchboard_domain::Account, switchboard_domain::User) {
+    let name = "acme".to_owned().try_into().unwrap();
+    let admin = new_user("A", "a@acme.example", switchboard_domain::Role::Agent);
+    store.create_account(name, admin, "h".into()).await.unwrap()
+}
+
 #[tokio::test]
 async fn committed_writes_survive_closing_and_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.db");
     let store = SqliteStore::open(&path, Arc::new(SystemClock)).unwrap();
-    let (account, admin) = store
-        .create_account(
-            "acme".to_owned().try_into().unwrap(),
-            new_user("A", "a@acme.example", switchboard_domain::Role::Agent),
-            "h".into(),
-        )
-        .await
-        .unwrap();
+    let (account, admin) = acme(&store).await;
     let actor = switchboard_domain::Actor::User { user_id: admin.id };
     let t = store
         .create_ticket(account.id, new_ticket("kept"), None, actor)
@@ -62,6 +62,8 @@ async fn committed_writes_survive_closing_and_reopening() {
 
 mod routing {
     use std::sync::Arc;
+
+    use super::acme;
 
     use jiff::SignedDuration;
     use switchboard_domain::{input::*, routing::*, *};
@@ -94,14 +96,7 @@ mod routing {
         let path = dir.path().join("test.db");
         let clock = Arc::new(FixedClock::new("2026-11-23T09:00:00Z".parse().unwrap()));
         let store = SqliteStore::open(&path, clock.clone()).unwrap();
-        let (account, _) = store
-            .create_account(
-                "acme".to_owned().try_into().unwrap(),
-                new_user("A", "a@acme.example", Role::Agent),
-                "h".into(),
-            )
-            .await
-            .unwrap();
+        let (account, _) = acme(&store).await;
         let a = account.id;
         let ana = store
             .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))
@@ -151,14 +146,7 @@ mod routing {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FixedClock::new("2026-11-01T09:00:00Z".parse().unwrap()));
         let store = SqliteStore::open(&dir.path().join("test.db"), clock.clone()).unwrap();
-        let (account, _) = store
-            .create_account(
-                "acme".to_owned().try_into().unwrap(),
-                new_user("A", "a@acme.example", Role::Agent),
-                "h".into(),
-            )
-            .await
-            .unwrap();
+        let (account, _) = acme(&store).await;
         let a = account.id;
         let ana = store
             .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))

@@ -27,10 +27,7 @@ pub async fn accounts_start_with_a_super_admin_and_languages(store: &dyn Store) 
 
 pub async fn tokens_authenticate_active_users_only(store: &dyn Store) {
     let (a, admin) = account(store, "acme").await;
-    let agent = store
-        .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))
-        .await
-        .unwrap();
+    let agent = agent(store, a, "Ana").await;
     store
         .create_token(a, agent.id, "cli".into(), "hash-1".into())
         .await
@@ -67,26 +64,8 @@ pub async fn tokens_authenticate_active_users_only(store: &dyn Store) {
 
 pub async fn users_and_teams_keep_one_main_team(store: &dyn Store) {
     let (a, _) = account(store, "acme").await;
-    let t1 = store
-        .create_team(
-            a,
-            NewTeam {
-                name: name("Billing"),
-                members: vec![],
-            },
-        )
-        .await
-        .unwrap();
-    let t2 = store
-        .create_team(
-            a,
-            NewTeam {
-                name: name("Tech"),
-                members: vec![],
-            },
-        )
-        .await
-        .unwrap();
+    let t1 = empty_team(store, a, "Billing").await;
+    let t2 = empty_team(store, a, "Tech").await;
     let mut input = new_user("Ana", "ana@acme.example", Role::Agent);
     input.main_team_id = Some(t1.id);
     input.secondary_team_ids = vec![t2.id, t1.id];
@@ -200,21 +179,8 @@ pub async fn the_last_super_admin_stays(store: &dyn Store) {
 pub async fn accounts_are_isolated(store: &dyn Store) {
     let (a, admin_a) = account(store, "acme").await;
     let (b, admin_b) = account(store, "globex").await;
-    let ticket = store
-        .create_ticket(a, new_ticket("Printer"), None, by(&admin_a))
-        .await
-        .unwrap()
-        .value;
-    let team = store
-        .create_team(
-            a,
-            NewTeam {
-                name: name("Billing"),
-                members: vec![],
-            },
-        )
-        .await
-        .unwrap();
+    let ticket = ticket(store, a, &admin_a, "Printer").await;
+    let team = empty_team(store, a, "Billing").await;
     assert!(matches!(
         store.get_ticket(b, ticket.id).await,
         Err(StoreError::NotFound(_))

@@ -110,6 +110,38 @@ pub(super) async fn account(store: &dyn Store, n: &str) -> (AccountId, User) {
     (account.id, admin)
 }
 
+/// An agent named `n` with address `<n>@acme.example`.
+pub(super) async fn agent(store: &dyn Store, a: AccountId, n: &str) -> User {
+    let email = format!("{}@acme.example", n.to_lowercase());
+    store
+        .create_user(a, new_user(n, &email, Role::Agent))
+        .await
+        .unwrap()
+}
+
+/// A team named `n` with no members.
+pub(super) async fn empty_team(store: &dyn Store, a: AccountId, n: &str) -> Team {
+    store
+        .create_team(
+            a,
+            NewTeam {
+                name: name(n),
+                members: vec![],
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// A plain API ticket created by `who`.
+pub(super) async fn ticket(store: &dyn Store, a: AccountId, who: &User, subject: &str) -> Ticket {
+    store
+        .create_ticket(a, new_ticket(subject), None, by(who))
+        .await
+        .unwrap()
+        .value
+}
+
 pub(super) fn by(user: &User) -> Actor {
     Actor::User { user_id: user.id }
 }

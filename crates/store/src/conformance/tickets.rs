@@ -60,11 +60,7 @@ pub async fn tickets_get_type_contact_and_history(store: &dyn Store) {
     );
     let contact = store.get_contact(a, t.contact_id.unwrap()).await.unwrap();
     assert_eq!(contact.name.unwrap().as_str(), "Cleo");
-    let api = store
-        .create_ticket(a, new_ticket("API"), None, by(&admin))
-        .await
-        .unwrap()
-        .value;
+    let api = ticket(store, a, &admin, "API").await;
     assert_eq!(
         (api.source, api.ticket_type),
         (TicketSource::Api, TicketType::EmailOther)
@@ -138,26 +134,8 @@ pub async fn idempotent_create_returns_the_original(store: &dyn Store) {
 
 pub async fn views_select_the_right_tickets(store: &dyn Store) {
     let (a, admin) = account(store, "acme").await;
-    let team = store
-        .create_team(
-            a,
-            NewTeam {
-                name: name("Billing"),
-                members: vec![],
-            },
-        )
-        .await
-        .unwrap();
-    let other_team = store
-        .create_team(
-            a,
-            NewTeam {
-                name: name("Tech"),
-                members: vec![],
-            },
-        )
-        .await
-        .unwrap();
+    let team = empty_team(store, a, "Billing").await;
+    let other_team = empty_team(store, a, "Tech").await;
     let mut input = new_user("Ana", "ana@acme.example", Role::Agent);
     input.main_team_id = Some(team.id);
     let ana = store.create_user(a, input).await.unwrap();
@@ -269,19 +247,9 @@ pub async fn pagination_walks_every_ticket_once(store: &dyn Store) {
 
 pub async fn manual_assignment_is_recorded(store: &dyn Store) {
     let (a, admin) = account(store, "acme").await;
-    let ana = store
-        .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))
-        .await
-        .unwrap();
-    let bob = store
-        .create_user(a, new_user("Bob", "bob@acme.example", Role::Agent))
-        .await
-        .unwrap();
-    let t = store
-        .create_ticket(a, new_ticket("x"), None, by(&admin))
-        .await
-        .unwrap()
-        .value;
+    let ana = agent(store, a, "Ana").await;
+    let bob = agent(store, a, "Bob").await;
+    let t = ticket(store, a, &admin, "x").await;
     let to = |u: &User| Owner {
         user_id: Some(u.id),
         team_id: None,
@@ -341,19 +309,9 @@ pub async fn manual_assignment_is_recorded(store: &dyn Store) {
 
 pub async fn a_reply_assigns_an_ownerless_ticket(store: &dyn Store) {
     let (a, admin) = account(store, "acme").await;
-    let ana = store
-        .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))
-        .await
-        .unwrap();
-    let bob = store
-        .create_user(a, new_user("Bob", "bob@acme.example", Role::Agent))
-        .await
-        .unwrap();
-    let t = store
-        .create_ticket(a, new_ticket("x"), None, by(&admin))
-        .await
-        .unwrap()
-        .value;
+    let ana = agent(store, a, "Ana").await;
+    let bob = agent(store, a, "Bob").await;
+    let t = ticket(store, a, &admin, "x").await;
     let msg = |kind, u: &User| NewMessage {
         kind,
         author: by(u),
@@ -399,11 +357,7 @@ pub async fn a_reply_assigns_an_ownerless_ticket(store: &dyn Store) {
 
 pub async fn status_and_stage_move_together(store: &dyn Store) {
     let (a, admin) = account(store, "acme").await;
-    let t = store
-        .create_ticket(a, new_ticket("x"), None, by(&admin))
-        .await
-        .unwrap()
-        .value;
+    let t = ticket(store, a, &admin, "x").await;
     let close = TicketPatch {
         stage: Some(Stage::Closed),
         ..Default::default()

@@ -66,31 +66,16 @@ pub fn json_opt<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Reads a comma-separated list of raw ids (from `group_concat`).
-fn ids(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<i64>> {
+/// Reads a comma-separated list of ids (from `group_concat`), wrapping each
+/// raw id with `wrap` (an id type's constructor, such as `TeamId`).
+pub fn id_list<T>(row: &Row<'_>, idx: usize, wrap: fn(i64) -> T) -> rusqlite::Result<Vec<T>> {
     let Some(text) = row.get_ref(idx)?.as_str_or_null()? else {
         return Ok(Vec::new());
     };
     text.split(',')
-        .map(|s| s.parse::<i64>().map_err(|e| bad(idx, e)))
+        .map(|s| s.parse::<i64>().map(wrap).map_err(|e| bad(idx, e)))
         .collect()
 }
-
-/// Newtype ids are built from raw `i64`s here only.
-pub trait FromRaw {
-    /// Wraps a raw id.
-    fn from_raw(v: i64) -> Self;
-}
-
-/// Collects ids of any id type from a `group_concat` column.
-pub fn id_list<T: FromRaw>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<T>> {
-    Ok(ids(row, idx)?.into_iter().map(T::from_raw).collect())
-}
-
-macro_rules! raw_ids {
-    ($($t:ident),*) => {$(impl FromRaw for $t { fn from_raw(v: i64) -> Self { $t(v) } })*};
-}
-raw_ids!(TeamId, SkillId, UserId);
 
 /// Columns of [`user`], with team and skill ids gathered in subqueries.
 pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.role, u.help_desk_seat, u.deactivated, u.time_zone, u.created_at, u.capacity,
@@ -111,8 +96,8 @@ pub fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         created_at: ts(row.get(7)?),
         capacity: json(row, 8)?,
         main_team_id: row.get::<_, Option<i64>>(9)?.map(TeamId),
-        secondary_team_ids: id_list(row, 10)?,
-        skill_ids: id_list(row, 11)?,
+        secondary_team_ids: id_list(row, 10, TeamId)?,
+        skill_ids: id_list(row, 11, SkillId)?,
     })
 }
 
