@@ -135,20 +135,31 @@ async fn assert_all_present(base: &str, token: &str, acked: &[(i64, String)]) {
     }
 }
 
+/// Starts a server on `dir`, fires creates from 16 clients, sends `signal`
+/// once `acks` creates were acknowledged, and returns the admin token, every
+/// acknowledged ticket and how the process ended.
+async fn stop_during_burst(
+    dir: &Path,
+    signal: &str,
+    acks: usize,
+) -> (String, Vec<(i64, String)>, std::process::ExitStatus) {
+    let mut server = Server::start(dir);
+    let token = admin_token(dir);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let load = tokio::spawn(burst(server.base.clone(), token.clone(), acked.clone()));
+    wait_for_acks(&acked, acks).await;
+    server.signal(signal);
+    let status = server.child.wait().unwrap();
+    load.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    (token, acked, status)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_ticket_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
-    let token = admin_token(dir.path());
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let load = tokio::spawn(burst(server.base.clone(), token.clone(), acked.clone()));
-    wait_for_acks(&acked, 300).await;
-    server.child.kill().unwrap(); // SIGKILL: no chance to flush anything.
-    server.child.wait().unwrap();
-    load.await.unwrap();
-    let acked = acked.lock().unwrap().clone();
-    drop(server);
-
+    // SIGKILL: no chance to flush anything.
+    let (token, acked, _) = stop_during_burst(dir.path(), "KILL", 300).await;
     let restarted = Server::start(dir.path());
     assert_eq!(
         admin_token(dir.path()),
@@ -161,17 +172,8 @@ async fn every_acknowledged_ticket_survives_sigkill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
-    let token = admin_token(dir.path());
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let load = tokio::spawn(burst(server.base.clone(), token.clone(), acked.clone()));
-    wait_for_acks(&acked, 100).await;
-    server.signal("TERM");
-    let status = server.child.wait().unwrap();
+    let (token, acked, status) = stop_during_burst(dir.path(), "TERM", 100).await;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    load.await.unwrap();
-    let acked = acked.lock().unwrap().clone();
-    drop(server);
     let restarted = Server::start(dir.path());
     assert_all_present(&restarted.base, &token, &acked).await;
 }
