@@ -33,11 +33,8 @@ fn pool(n: usize) -> Snapshot {
             } else {
                 Availability::Available { until: None }
             },
-            skills: if i % 10 == 7 {
-                Default::default()
-            } else {
-                vec![SkillId(1)]
-            },
+            // Bit 0: the rule's one skill (French).
+            skills: SkillMask(u64::from(i % 10 != 7)),
             capacity: Capacity {
                 total: Some(10),
                 ..Default::default()
@@ -77,7 +74,7 @@ fn bench(c: &mut Criterion) {
         waited_seconds: 0,
     };
     let mut group = c.benchmark_group("routing_decision");
-    for n in [10usize, 1_000, 10_000] {
+    for n in [10usize, 100, 1_000, 10_000] {
         let snapshot = pool(n);
         for distribution in [Distribution::LoadBalanced, Distribution::RoundRobin] {
             let rule = RoutingRule {

@@ -251,9 +251,9 @@ fn verdicts_are_checked_in_order_and_explained() {
     full.capacity.total = Some(5);
     full.open.email_other = 5;
     let mut no_french = candidate(5);
-    no_french.skills.clear();
+    no_french.skills = SkillMask::default();
     let mut french = candidate(6);
-    french.skills.push(SkillId(1));
+    french.skills = SkillMask(0b1); // bit 0: the rule's first skill, French
     french.load.email_other = 3;
     let mut gone = candidate(7);
     gone.deactivated = true;
@@ -449,4 +449,65 @@ fn team_only_needs_a_seated_member_and_teams_route_to_main_members() {
         decide(&r, &facts(&props), &snapshot, &mut Rng(1)).outcome(),
         Outcome::Unassigned
     );
+}
+
+#[test]
+fn the_first_missing_skill_in_rule_order_is_reported() {
+    let mut r = rule(Distribution::LoadBalanced, &[1, 2, 3]);
+    let skill = |property: &str, id| SkillRule {
+        property: property.into(),
+        equals: "yes".into(),
+        skill_id: SkillId(id),
+        optional: false,
+    };
+    // Skill 20 is named twice: it keeps one bit.
+    r.skills = vec![skill("a", 20), skill("b", 10), skill("c", 20)];
+    assert_eq!(r.skill_ids(), vec![SkillId(20), SkillId(10)]);
+    let mut only_10 = candidate(1);
+    only_10.skills = r.skill_mask(&[SkillId(10), SkillId(99)]);
+    assert_eq!(only_10.skills, SkillMask(0b10));
+    let mut only_20 = candidate(2);
+    only_20.skills = r.skill_mask(&[SkillId(20)]);
+    let mut both = candidate(3);
+    both.skills = r.skill_mask(&[SkillId(10), SkillId(20)]);
+    let snapshot = Snapshot {
+        candidates: vec![only_10, only_20, both],
+        rr_cycle: 1,
+        skill_names: [
+            (SkillId(10), "Billing".into()),
+            (SkillId(20), "French".into()),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let props = json!({"a": "yes", "b": "yes"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let d = decide(&r, &facts(&props), &snapshot, &mut Rng(1));
+    let verdicts: Vec<&Verdict> = d
+        .explanation
+        .candidates
+        .iter()
+        .map(|c| &c.verdict)
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            &Verdict::LacksSkill {
+                skill: "French".into()
+            },
+            &Verdict::LacksSkill {
+                skill: "Billing".into()
+            },
+            &Verdict::Eligible,
+        ]
+    );
+    assert_eq!(d.explanation.required_skills, ["French", "Billing"]);
+    assert_eq!(winner(&d), Some(UserId(3)));
+    // Only `b` matches: French is not required, so user 1 is eligible.
+    let props = json!({"b": "yes"}).as_object().cloned().unwrap();
+    let d = decide(&r, &facts(&props), &snapshot, &mut Rng(1));
+    assert_eq!(d.explanation.required_skills, ["Billing"]);
+    assert_eq!(d.explanation.candidates[0].verdict, Verdict::Eligible);
 }

@@ -371,3 +371,20 @@ pub(crate) fn paginate<T>(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> i
 pub(crate) fn stored_time(t: jiff::Timestamp) -> jiff::Timestamp {
     jiff::Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
 }
+
+/// A small, fast generator (SplitMix64) for random distribution. Not for
+/// secrets; seeded from the clock unless a test sets the seed.
+#[derive(Debug, Clone)]
+pub struct SplitMix(pub u64);
+
+impl switchboard_domain::routing::RandomSource for SplitMix {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // Multiply-shift: uniform enough for n far below 2^64.
+        ((u128::from(z) * n as u128) >> 64) as usize
+    }
+}

@@ -162,6 +162,31 @@ impl RoutingRule {
         Ok(())
     }
 
+    /// The distinct skills the skill rules name, in order of first mention.
+    /// Bit `i` of a candidate's [`SkillMask`](super::SkillMask) stands for
+    /// the `i`-th (validation keeps them to 64).
+    pub fn skill_ids(&self) -> Vec<SkillId> {
+        let mut ids: Vec<SkillId> = Vec::new();
+        for r in &self.skills {
+            if !ids.contains(&r.skill_id) {
+                ids.push(r.skill_id);
+            }
+        }
+        ids.truncate(64);
+        ids
+    }
+
+    /// Which of the rule's skills a user with skills `has` holds.
+    pub fn skill_mask(&self, has: &[SkillId]) -> super::SkillMask {
+        let bits = self
+            .skill_ids()
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| has.contains(id))
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        super::SkillMask(bits)
+    }
+
     /// Every user id and team id the rule names (fallback included).
     pub fn named(&self) -> (Vec<UserId>, Vec<TeamId>) {
         let mut users = self.users.clone();

@@ -51,7 +51,7 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     /// The random source of the `random` distribution; only the writer
     /// thread uses it.
-    rng: Arc<Mutex<routing::SplitMix>>,
+    rng: Arc<Mutex<crate::SplitMix>>,
 }
 
 struct Readers {
@@ -162,7 +162,7 @@ impl SqliteStore {
                 permits: tokio::sync::Semaphore::new(READERS),
             }),
             clock,
-            rng: Arc::new(Mutex::new(routing::SplitMix(
+            rng: Arc::new(Mutex::new(crate::SplitMix(
                 jiff::Timestamp::now().as_nanosecond() as u64,
             ))),
         })
@@ -170,7 +170,7 @@ impl SqliteStore {
 
     /// Seeds the random distribution, so tests are deterministic.
     pub fn with_seed(self, seed: u64) -> Self {
-        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = routing::SplitMix(seed);
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = crate::SplitMix(seed);
         self
     }
 
@@ -178,7 +178,7 @@ impl SqliteStore {
     async fn write_routed<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, jiff::Timestamp, &mut routing::SplitMix) -> Result<T>
+        F: FnOnce(&Connection, jiff::Timestamp, &mut crate::SplitMix) -> Result<T>
             + Send
             + 'static,
     {

@@ -18,22 +18,6 @@ use crate::{Result, RoutingRecord};
 /// Loads count tickets assigned in the last 30 days.
 pub const LOAD_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30);
 
-/// A small, fast generator (SplitMix64) for random distribution. Not for
-/// secrets; seeded from the clock unless a test sets the seed.
-pub struct SplitMix(pub u64);
-
-impl RandomSource for SplitMix {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        // Multiply-shift: uniform enough for n far below 2^64.
-        ((u128::from(z) * n as u128) >> 64) as usize
-    }
-}
-
 fn bump(
     c: &Connection,
     account: AccountId,
@@ -142,6 +126,7 @@ fn load_candidate(
     now: Timestamp,
     account: AccountId,
     channel: ChannelId,
+    rule: &RoutingRule,
     user: UserId,
 ) -> Result<Option<Candidate>> {
     let row = c
@@ -158,7 +143,7 @@ fn load_candidate(
                 deactivated: r.get(0)?,
                 seated: r.get(1)?,
                 availability: settings.at(&tz.zone(), now),
-                skills: Vec::new(),
+                skills: SkillMask::default(),
                 capacity: rows::json(r, 4)?,
                 open: TypeCounts::default(),
                 load: TypeCounts::default(),
@@ -170,9 +155,10 @@ fn load_candidate(
         .optional()?;
     let Some(mut cand) = row else { return Ok(None) };
     let mut skills = c.prepare_cached("SELECT skill_id FROM user_skills WHERE user_id = ?1")?;
-    cand.skills = skills
+    let has: Vec<SkillId> = skills
         .query_map([user.0], |r| r.get(0).map(SkillId))?
         .collect::<rusqlite::Result<_>>()?;
+    cand.skills = rule.skill_mask(&has);
     let mut counts = c.prepare_cached(
         "SELECT type, open_count, load_count FROM user_ticket_counts WHERE user_id = ?1",
     )?;
@@ -241,7 +227,7 @@ fn load_snapshot(
     }
     let mut candidates = Vec::with_capacity(ids.len());
     for user in ids {
-        candidates.extend(load_candidate(c, now, account, channel, user)?);
+        candidates.extend(load_candidate(c, now, account, channel, rule, user)?);
     }
     let rr_cycle = c
         .prepare_cached("SELECT rr_cycle FROM channels WHERE id = ?1")?
