@@ -79,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::directory::router())
         .merge(routes::tickets::router())
         .merge(routes::routing::router())
+        .merge(routes::events::router())
         .merge(routes::ops::openapi_router())
         .fallback(|| async { problem::ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { problem::ApiError::MethodNotAllowed });

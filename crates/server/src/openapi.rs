@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::routes::{directory, routing, tickets};
+use crate::routes::{directory, events, routing, tickets};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::routes::{directory, routing, tickets};
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket, tickets::update_ticket, tickets::set_owner,
         tickets::add_message, tickets::list_messages, tickets::history,
         routing::explain, routing::availability, routing::set_availability, routing::set_working_hours, routing::add_out_of_office, routing::notifications,
+        events::events,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&BearerAuth),

@@ -13,7 +13,6 @@ use jiff::{SignedDuration, Timestamp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_domain::{AccountId, FixedClock};
-use switchboard_store::Store;
 
 /// Friday 2026-03-27 10:00 UTC (11:00 in Paris, CET).
 const FRIDAY: &str = "2026-03-27T10:00:00Z";

@@ -5,6 +5,8 @@
 //! - [`sqlite`]: the embedded backend on rusqlite. One writer thread commits
 //!   concurrent writes together (group commit); a small pool of reader
 //!   connections serves reads. WAL mode, `synchronous=FULL`.
+//! - [`postgres`]: the backend for several nodes on one PostgreSQL (sqlx);
+//!   routing writes of an account are serialised by an advisory lock.
 //! - [`conformance`]: the behaviour every backend must show, as async test
 //!   functions, and [`conformance_tests!`] to run them all against one backend.
 //!
@@ -17,6 +19,7 @@
 //!   `switchboard_domain::triage`.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -30,6 +33,7 @@ use switchboard_domain::{
     },
 };
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// The result type of every store call.
@@ -156,6 +160,61 @@ pub struct TokenInfo {
     #[schema(value_type = String, format = DateTime)]
     pub created_at: jiff::Timestamp,
 }
+
+/// A change to a ticket: one line of its history, published to every node
+/// once committed (PostgreSQL: `LISTEN/NOTIFY`; SQLite: in-process) and
+/// streamed to the account's clients by `GET /api/v1/events`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct TicketEvent {
+    /// The ticket's account (clients only see their own account's events).
+    pub account_id: AccountId,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// `created`, `assigned`, `replied`, `message` (inbound or note),
+    /// `closed`, `status_changed` or `updated`.
+    pub kind: String,
+    /// When it happened.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    /// Who did it.
+    pub actor: Actor,
+    /// What happened, as in the ticket's history.
+    pub event: switchboard_domain::HistoryEvent,
+}
+
+impl TicketEvent {
+    /// The event for one history line.
+    pub fn new(
+        account_id: AccountId,
+        ticket_id: TicketId,
+        at: jiff::Timestamp,
+        actor: Actor,
+        event: &switchboard_domain::HistoryEvent,
+    ) -> Self {
+        use switchboard_domain::{HistoryEvent as E, Status};
+        let kind = match event {
+            E::Created { .. } => "created",
+            E::OwnerChanged { .. } => "assigned",
+            E::StatusChanged { to_status, .. } if *to_status == Status::Closed => "closed",
+            E::StatusChanged { .. } => "status_changed",
+            E::Updated { .. } => "updated",
+            E::MessageAdded { kind, .. } if *kind == MessageKind::Reply => "replied",
+            E::MessageAdded { .. } => "message",
+        };
+        Self {
+            account_id,
+            ticket_id,
+            kind: kind.to_owned(),
+            at,
+            actor,
+            event: event.clone(),
+        }
+    }
+}
+
+/// How many events a slow subscriber may fall behind before it is told it
+/// missed some (and should re-read what it shows).
+pub const EVENT_BUFFER: usize = 1024;
 
 /// One routing decision, as stored and served by `GET /tickets/{id}/routing`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -345,6 +404,8 @@ pub trait Store: Send + Sync + 'static {
     /// Differences between the incremental open/load counters and a full
     /// recount; empty when they agree.
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>>;
+    /// Live ticket events of every account, from every node, from now on.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
     /// A user's latest notifications, newest first.
     async fn notifications(
         &self,

@@ -44,14 +44,22 @@ impl FileConfig {
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
 
+/// Which backend a database URL selects.
+#[derive(PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server (the URL, password included: never log it).
+    Postgres(String),
+}
+
 impl DatabaseUrl {
-    /// Where the SQLite file is, for `sqlite://PATH`, `sqlite:PATH` or a bare path.
-    pub fn sqlite_path(&self) -> anyhow::Result<PathBuf> {
+    /// The backend: PostgreSQL for `postgres://` and `postgresql://` URLs,
+    /// otherwise an SQLite file at `sqlite://PATH`, `sqlite:PATH` or a bare path.
+    pub fn backend(&self) -> anyhow::Result<Backend> {
         let url = self.0.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!(
-                "PostgreSQL is not supported by this build yet; use an SQLite path or sqlite:// URL"
-            );
+            return Ok(Backend::Postgres(url.to_owned()));
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -60,7 +68,17 @@ impl DatabaseUrl {
         if path.is_empty() {
             bail!("the database URL names no file");
         }
-        Ok(PathBuf::from(path))
+        Ok(Backend::Sqlite(PathBuf::from(path)))
+    }
+}
+
+impl fmt::Debug for Backend {
+    /// Like [`DatabaseUrl`]'s: the password is redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "Sqlite({path:?})"),
+            Self::Postgres(url) => write!(f, "Postgres({:?})", DatabaseUrl(url.clone())),
+        }
     }
 }
 
@@ -144,8 +162,8 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(c.log, "warn");
         assert_eq!(
-            c.database.sqlite_path().unwrap(),
-            PathBuf::from("/tmp/x/switchboard.db")
+            c.database.backend().unwrap(),
+            Backend::Sqlite(PathBuf::from("/tmp/x/switchboard.db"))
         );
         let d = merge(FileConfig::default(), None, None, None, None);
         assert_eq!(d.listen, DEFAULT_LISTEN.parse().unwrap());
@@ -163,6 +181,8 @@ mod tests {
         let shown = format!("{url:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("app:[redacted]@db"));
-        assert!(url.sqlite_path().is_err());
+        let backend = url.backend().unwrap();
+        assert!(matches!(backend, Backend::Postgres(_)));
+        assert!(!format!("{backend:?}").contains("hunter2"));
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard_domain::SystemClock;
 use switchboard_server::{AppState, setup};
-use switchboard_store::SqliteStore;
+use switchboard_store::{PgStore, SqliteStore, Store};
 
 /// mimalloc instead of glibc's allocator: under many threads glibc's arenas
 /// cost about a tenth of the CPU of a ticket create (measured with perf).
@@ -111,17 +111,49 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn open_store(config: &config::ServeConfig) -> anyhow::Result<Arc<SqliteStore>> {
+/// The opened store, and how to close it when the server stops.
+enum Opened {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl Opened {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Commits what is queued (SQLite) or returns the connections (PostgreSQL).
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close(),
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+async fn open_store(config: &config::ServeConfig) -> anyhow::Result<Opened> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             config.data_dir.display()
         )
     })?;
-    let path = config.database.sqlite_path()?;
-    let store = SqliteStore::open(&path, Arc::new(SystemClock))
-        .with_context(|| format!("cannot open the database {}", path.display()))?;
-    Ok(Arc::new(store))
+    match config.database.backend()? {
+        config::Backend::Sqlite(path) => {
+            let store = SqliteStore::open(&path, Arc::new(SystemClock))
+                .with_context(|| format!("cannot open the database {}", path.display()))?;
+            Ok(Opened::Sqlite(Arc::new(store)))
+        }
+        config::Backend::Postgres(url) => {
+            let store = PgStore::connect(&url, Arc::new(SystemClock))
+                .await
+                .with_context(|| format!("cannot open the database {:?}", config.database))?;
+            Ok(Opened::Postgres(Arc::new(store)))
+        }
+    }
 }
 
 async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
@@ -131,7 +163,8 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
         )
         .init();
     tracing::info!(?config, "starting");
-    let store = open_store(&config)?;
+    let opened = open_store(&config).await?;
+    let store = opened.store();
     match setup::first_start(store.as_ref(), &config.data_dir).await? {
         setup::FirstStart::Created { token_file } => {
             println!(
@@ -155,7 +188,7 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
     switchboard_server::serve(listener, AppState::new(store.clone()), shutdown_signal()).await?;
     scheduler.abort();
     // In-flight requests have finished; commit anything still queued.
-    store.close();
+    opened.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -188,10 +221,10 @@ async fn create_account(
     admin_name: &str,
     admin_email: &str,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let opened = open_store(&config).await?;
     let (account, admin, token) =
-        setup::create_account(store.as_ref(), name, admin_name, admin_email).await?;
-    store.close();
+        setup::create_account(opened.store().as_ref(), name, admin_name, admin_email).await?;
+    opened.close().await;
     println!(
         "Created account {} ({}) with super admin {} <{}>.",
         account.id, account.name, admin.id, admin.email

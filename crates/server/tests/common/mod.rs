@@ -1,6 +1,10 @@
 //! Test harness: `spawn_app()` starts the real server on port 0 over a real
-//! SQLite file in a temporary directory, with one account and its super
-//! admin's token; helpers send JSON and return status and body.
+//! database, with one account and its super admin's token; helpers send
+//! JSON and return status and body.
+//!
+//! The backend is SQLite (a file in a temporary directory) unless
+//! `SWITCHBOARD_TEST_BACKEND=postgres`, which runs the same tests on a fresh
+//! schema of the test PostgreSQL (CI runs both).
 
 #![allow(dead_code)]
 
@@ -10,15 +14,16 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard_domain::SystemClock;
 use switchboard_server::{AppState, setup};
-use switchboard_store::{SqliteStore, Store};
+use switchboard_store::{PgStore, SqliteStore, Store, postgres::testing::TestDatabase};
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     /// The super admin of the first account.
     pub admin: String,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
+    _db: Option<TestDatabase>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -29,18 +34,26 @@ pub async fn spawn_app() -> TestApp {
 /// and a seeded random source.
 pub async fn spawn_app_with_clock(clock: Arc<dyn switchboard_domain::Clock>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(&dir.path().join("test.db"), clock)
-            .unwrap()
-            .with_seed(42),
-    );
+    let (store, db): (Arc<dyn Store>, _) =
+        if std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() == Ok("postgres") {
+            let db = TestDatabase::create()
+                .await
+                .expect("SWITCHBOARD_TEST_BACKEND=postgres needs the test PostgreSQL");
+            let store = PgStore::connect(&db.url, clock).await.unwrap().with_seed(42);
+            (Arc::new(store), Some(db))
+        } else {
+            let store = SqliteStore::open(&dir.path().join("test.db"), clock)
+                .unwrap()
+                .with_seed(42);
+            (Arc::new(store), None)
+        };
     let (_, _, admin) =
         setup::create_account(store.as_ref(), "Acme", "Admin", "admin@acme.example")
             .await
             .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone() as Arc<dyn Store>);
+    let state = AppState::new(store.clone());
     tokio::spawn(switchboard_server::serve(
         listener,
         state,
@@ -52,6 +65,7 @@ pub async fn spawn_app_with_clock(clock: Arc<dyn switchboard_domain::Clock>) -> 
         admin,
         store,
         _dir: dir,
+        _db: db,
     }
 }
 

@@ -49,6 +49,8 @@ pub struct SqliteStore {
     writer: writer::Writer,
     readers: Arc<Readers>,
     clock: Arc<dyn Clock>,
+    /// Ticket events, sent by the writer after each commit.
+    events: tokio::sync::broadcast::Sender<crate::TicketEvent>,
     /// The random source of the `random` distribution; only the writer
     /// thread uses it.
     rng: Arc<Mutex<crate::SplitMix>>,
@@ -153,7 +155,8 @@ impl SqliteStore {
         .map_err(backend)?;
         configure(&conn)?;
         schema::migrate(&mut conn)?;
-        let writer = writer::Writer::spawn(conn).map_err(backend)?;
+        let (events, _) = tokio::sync::broadcast::channel(crate::EVENT_BUFFER);
+        let writer = writer::Writer::spawn(conn, events.clone()).map_err(backend)?;
         Ok(Self {
             writer,
             readers: Arc::new(Readers {
@@ -162,6 +165,7 @@ impl SqliteStore {
                 permits: tokio::sync::Semaphore::new(READERS),
             }),
             clock,
+            events,
             rng: Arc::new(Mutex::new(crate::SplitMix(
                 jiff::Timestamp::now().as_nanosecond() as u64,
             ))),
@@ -527,6 +531,10 @@ impl Store for SqliteStore {
     ) -> Result<Vec<switchboard_domain::Notification>> {
         self.read(move |c| routing::notifications(c, account, user, limit))
             .await
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
+        self.events.subscribe()
     }
 
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {

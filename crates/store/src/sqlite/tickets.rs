@@ -25,6 +25,8 @@ pub(super) fn record(
         serde_json::to_string(&actor).map_err(super::backend)?,
         serde_json::to_string(event).map_err(super::backend)?,
     ])?;
+    // Published by the writer once the batch commits (never if it rolls back).
+    super::writer::publish(crate::TicketEvent::new(account, ticket, at, actor, event));
     Ok(())
 }
 

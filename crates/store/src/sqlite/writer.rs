@@ -20,11 +20,24 @@ use std::{
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, TicketEvent};
 
 /// The most jobs committed in one transaction: bounds the latency a job can
 /// add to the others of its batch.
 pub const MAX_BATCH: usize = 512;
+
+thread_local! {
+    /// Ticket events written by the batch in progress on this (the writer)
+    /// thread. Sent to subscribers only after the batch commits; a job that
+    /// fails takes its events back with its savepoint.
+    static PENDING: std::cell::RefCell<Vec<TicketEvent>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Queues `event` for publication when the current batch commits. Called
+/// from write jobs (so on the writer thread).
+pub fn publish(event: TicketEvent) {
+    PENDING.with(|p| p.borrow_mut().push(event));
+}
 
 /// What a job hands back after running: told whether the commit succeeded,
 /// it answers its caller.
@@ -43,11 +56,14 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn spawn(conn: Connection) -> std::io::Result<Self> {
+    pub fn spawn(
+        conn: Connection,
+        events: tokio::sync::broadcast::Sender<TicketEvent>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || run(conn, rx, events))?;
         Ok(Self {
             queue: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -112,6 +128,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
             .map_err(super::backend)
     };
     run("SAVEPOINT job")?;
+    let published = PENDING.with(|p| p.borrow().len());
     let outcome = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -123,13 +140,18 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
         ))
     });
     if outcome.is_err() {
+        PENDING.with(|p| p.borrow_mut().truncate(published));
         run("ROLLBACK TO job")?;
     }
     run("RELEASE job")?;
     outcome
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(
+    conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    events: tokio::sync::broadcast::Sender<TicketEvent>,
+) {
     // `recv` keeps returning queued jobs after the last sender is gone, so
     // the loop drains everything before it ends.
     while let Ok(first) = queue.recv() {
@@ -155,6 +177,13 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()
         });
+        let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if commit.is_ok() {
+            for event in pending {
+                // No subscriber is not an error.
+                let _ = events.send(event);
+            }
+        }
         for done in completions {
             done(commit.clone());
         }

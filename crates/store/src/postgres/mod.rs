@@ -1,0 +1,597 @@
+//! The PostgreSQL backend, for several server nodes on one database.
+//!
+//! - [`schema`]: versioned migrations (`migrations/postgres`), applied under
+//!   an advisory lock so nodes starting together migrate once;
+//! - [`rows`]: row mapping;
+//! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
+//! - [`tickets`]: tickets, messages and history;
+//! - [`testing`]: a fresh schema per test on the test server;
+//! - [`routing`]: counters, snapshots, decisions, the waiting queue and the
+//!   scheduler.
+//!
+//! Every write is one transaction ([`transaction!`]). Writes that can route
+//! first take the account's routing lock ([`routing::lock_account`]), so
+//! decisions for one account made on different nodes at the same instant run
+//! one after the other, each seeing the loads and round-robin state the
+//! previous one committed. PostgreSQL decides the order *before* the snapshot
+//! is read, which is what the naive "SELECT least loaded FOR UPDATE" gets
+//! wrong. A transaction PostgreSQL aborts (deadlock, serialisation failure)
+//! is retried from the start.
+
+mod directory;
+mod routing;
+mod rows;
+mod schema;
+mod tickets;
+pub mod testing;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use switchboard_domain::{
+    Account, AccountId, Actor, Channel, ChannelId, Clock, Contact, ContactId, HistoryEntry,
+    Message, Name, Owner, Principal, Skill, Team, TeamId, Ticket, TicketId, User, UserId, input::*,
+};
+
+use crate::{
+    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Page, Result,
+    RoutingRecord, SplitMix, Store, StoreError, TicketQuery, TokenInfo,
+};
+
+/// The PostgreSQL store: a connection pool and the clock.
+pub struct PgStore {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    /// Ticket events from every node, fed by [`listen`].
+    events: tokio::sync::broadcast::Sender<crate::TicketEvent>,
+    /// Seeds one generator per routed transaction (a transaction may be
+    /// retried, and a lock must not be held across an await).
+    seeds: Arc<Mutex<SplitMix>>,
+}
+
+/// Wraps a database error as [`StoreError::Backend`].
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        backend(e)
+    }
+}
+
+/// The SQLSTATE of a database error, if `e` is one.
+pub(crate) fn sqlstate(e: &StoreError) -> Option<String> {
+    let StoreError::Backend(inner) = e else {
+        return None;
+    };
+    let sqlx::Error::Database(db) = inner.downcast_ref::<sqlx::Error>()? else {
+        return None;
+    };
+    db.code().map(|c| c.into_owned())
+}
+
+/// Maps a uniqueness violation (23505) to a [`StoreError::Conflict`] on
+/// `field`, and any other error to a backend error.
+pub(crate) fn unique(e: sqlx::Error, field: &'static str, message: &str) -> StoreError {
+    let e = backend(e);
+    match sqlstate(&e).as_deref() {
+        Some("23505") => StoreError::Conflict {
+            field,
+            message: message.to_owned(),
+        },
+        _ => e,
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction and it may simply be re-run:
+/// serialisation failure (40001) or deadlock (40P01).
+fn retryable(e: &StoreError) -> bool {
+    matches!(sqlstate(e).as_deref(), Some("40001" | "40P01"))
+}
+
+/// Runs `$body` inside one transaction, with `$c` bound to the transaction's
+/// `&mut PgConnection` and `$now` to the store's time, then commits. The whole
+/// transaction is re-run (up to 10 times) if PostgreSQL aborts it for a
+/// deadlock or a serialisation failure; `$body` must therefore clone what it
+/// consumes.
+macro_rules! transaction {
+    ($store:expr, |$c:ident, $now:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let mut tx = $store.pool.begin().await.map_err($crate::postgres::backend)?;
+            let $now = $store.now();
+            let result: $crate::Result<_> = {
+                let $c: &mut sqlx::PgConnection = &mut tx;
+                $body
+            };
+            let result = match result {
+                Ok(value) => tx.commit().await.map(|()| value).map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if retryable(&e) && attempt < 10 => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "transaction aborted by PostgreSQL; retrying");
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// The `NOTIFY` channel ticket events travel on.
+pub(crate) const EVENTS_CHANNEL: &str = "switchboard_events";
+
+/// Forwards every ticket event any node commits to this node's subscribers.
+/// `NOTIFY` is transactional, so an event arrives only once its change is
+/// committed, on every node, in commit order. If the connection drops,
+/// `PgListener` reconnects and listens again; events committed meanwhile
+/// are lost to this node, so subscribers are told to re-read (a lag).
+async fn listen(
+    mut listener: sqlx::postgres::PgListener,
+    events: tokio::sync::broadcast::Sender<crate::TicketEvent>,
+) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(n)) => match serde_json::from_str::<crate::TicketEvent>(n.payload()) {
+                Ok(event) => {
+                    let _ = events.send(event);
+                }
+                Err(e) => tracing::warn!(error = %e, "unreadable ticket event"),
+            },
+            Ok(None) => tracing::warn!("event listener reconnected; events may have been missed"),
+            Err(e) => {
+                // Pool closed (shutdown) or a persistent failure: retry slowly.
+                tracing::warn!(error = %e, "event listener failed");
+                if events.receiver_count() == 0 && listener_closed(&e) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn listener_closed(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::PoolClosed)
+}
+
+/// Publishes `event` to every node when the transaction on `c` commits.
+pub(crate) async fn publish(c: &mut sqlx::PgConnection, event: &crate::TicketEvent) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(EVENTS_CHANNEL)
+        .bind(serde_json::to_string(event).map_err(backend)?)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Connects to `url`, and migrates the database.
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+        let options: PgConnectOptions = url.parse().map_err(backend)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        schema::migrate(&pool).await?;
+        let (events, _) = tokio::sync::broadcast::channel(crate::EVENT_BUFFER);
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+            .await
+            .map_err(backend)?;
+        listener.listen(EVENTS_CHANNEL).await.map_err(backend)?;
+        tokio::spawn(listen(listener, events.clone()));
+        Ok(Self {
+            pool,
+            clock,
+            events,
+            seeds: Arc::new(Mutex::new(SplitMix(
+                jiff::Timestamp::now().as_nanosecond() as u64,
+            ))),
+        })
+    }
+
+    /// Seeds the random distribution, so tests are deterministic.
+    pub fn with_seed(self, seed: u64) -> Self {
+        *self.seeds.lock().unwrap_or_else(|e| e.into_inner()) = SplitMix(seed);
+        self
+    }
+
+    /// The connection pool (for the event listener and tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool: waits for checked-out connections to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        crate::stored_time(self.clock.now())
+    }
+
+    /// A generator for one routed transaction.
+    fn rng(&self) -> SplitMix {
+        use switchboard_domain::routing::RandomSource;
+        let mut seeds = self.seeds.lock().unwrap_or_else(|e| e.into_inner());
+        SplitMix(seeds.below(usize::MAX) as u64)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_account(
+        &self,
+        name: Name,
+        admin: NewUser,
+        admin_token_hash: String,
+    ) -> Result<(Account, User)> {
+        transaction!(self, |c, now| {
+            directory::create_account(c, now, name.clone(), admin.clone(), admin_token_hash.clone())
+                .await
+        })
+    }
+
+    async fn account_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn first_account(&self) -> Result<Option<Account>> {
+        let mut c = self.pool.acquire().await?;
+        directory::first_account(&mut c).await
+    }
+
+    async fn create_token(
+        &self,
+        account: AccountId,
+        user: UserId,
+        name: String,
+        token_hash: String,
+    ) -> Result<TokenInfo> {
+        transaction!(self, |c, now| {
+            directory::create_token(c, now, account, user, name.clone(), token_hash.clone()).await
+        })
+    }
+
+    async fn authenticate(&self, token_hash: String) -> Result<Option<Principal>> {
+        let mut c = self.pool.acquire().await?;
+        directory::authenticate(&mut c, &token_hash).await
+    }
+
+    async fn create_user(&self, account: AccountId, input: NewUser) -> Result<User> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            let user = directory::create_user(c, now, account, input.clone()).await?;
+            routing::drain_waiting(c, now, account, &mut self.rng()).await?;
+            Ok(user)
+        })
+    }
+
+    async fn get_user(&self, account: AccountId, id: UserId) -> Result<User> {
+        let mut c = self.pool.acquire().await?;
+        directory::get_user(&mut c, account, id).await
+    }
+
+    async fn list_users(&self, account: AccountId) -> Result<Vec<User>> {
+        let mut c = self.pool.acquire().await?;
+        directory::list_users(&mut c, account).await
+    }
+
+    async fn update_user(&self, account: AccountId, id: UserId, patch: UserPatch) -> Result<User> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            let zone_changed = patch.time_zone.is_some();
+            let before = routing::availability_settings(c, account, id).await?;
+            let user = directory::update_user(c, account, id, patch.clone()).await?;
+            let mut rng = self.rng();
+            if zone_changed {
+                // Working hours are read in the new zone: reschedule.
+                let was = before.0.at(&before.1.zone(), now).is_available();
+                routing::availability_changed(c, now, account, id, was, &mut rng).await?;
+            }
+            // A seat, capacity or reactivation may make waiting tickets assignable.
+            routing::drain_waiting(c, now, account, &mut rng).await?;
+            Ok(user)
+        })
+    }
+
+    async fn create_team(&self, account: AccountId, input: NewTeam) -> Result<Team> {
+        transaction!(self, |c, now| {
+            directory::create_team(c, now, account, input.clone()).await
+        })
+    }
+
+    async fn get_team(&self, account: AccountId, id: TeamId) -> Result<Team> {
+        let mut c = self.pool.acquire().await?;
+        directory::get_team(&mut c, account, id).await
+    }
+
+    async fn list_teams(&self, account: AccountId) -> Result<Vec<Team>> {
+        let mut c = self.pool.acquire().await?;
+        directory::list_teams(&mut c, account).await
+    }
+
+    async fn update_team(&self, account: AccountId, id: TeamId, patch: TeamPatch) -> Result<Team> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            let team = directory::update_team(c, account, id, patch.clone()).await?;
+            routing::drain_waiting(c, now, account, &mut self.rng()).await?;
+            Ok(team)
+        })
+    }
+
+    async fn create_skill(&self, account: AccountId, input: NewSkill) -> Result<Skill> {
+        transaction!(self, |c, _now| {
+            directory::create_skill(c, account, input.clone()).await
+        })
+    }
+
+    async fn list_skills(&self, account: AccountId) -> Result<Vec<Skill>> {
+        let mut c = self.pool.acquire().await?;
+        directory::list_skills(&mut c, account).await
+    }
+
+    async fn create_contact(&self, account: AccountId, input: NewContact) -> Result<Contact> {
+        transaction!(self, |c, now| {
+            directory::create_contact(c, now, account, input.clone()).await
+        })
+    }
+
+    async fn get_contact(&self, account: AccountId, id: ContactId) -> Result<Contact> {
+        let mut c = self.pool.acquire().await?;
+        directory::get_contact(&mut c, account, id).await
+    }
+
+    async fn list_contacts(
+        &self,
+        account: AccountId,
+        cursor: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Contact>> {
+        let mut c = self.pool.acquire().await?;
+        directory::list_contacts(&mut c, account, cursor, limit).await
+    }
+
+    async fn update_contact(
+        &self,
+        account: AccountId,
+        id: ContactId,
+        patch: ContactPatch,
+    ) -> Result<Contact> {
+        transaction!(self, |c, _now| {
+            directory::update_contact(c, account, id, patch.clone()).await
+        })
+    }
+
+    async fn create_channel(
+        &self,
+        account: AccountId,
+        input: NewChannel,
+        key: String,
+    ) -> Result<Channel> {
+        transaction!(self, |c, now| {
+            directory::create_channel(c, now, account, input.clone(), key.clone()).await
+        })
+    }
+
+    async fn get_channel(&self, account: AccountId, id: ChannelId) -> Result<Channel> {
+        let mut c = self.pool.acquire().await?;
+        directory::get_channel(&mut c, account, id).await
+    }
+
+    async fn list_channels(&self, account: AccountId) -> Result<Vec<Channel>> {
+        let mut c = self.pool.acquire().await?;
+        directory::list_channels(&mut c, account).await
+    }
+
+    async fn update_channel(
+        &self,
+        account: AccountId,
+        id: ChannelId,
+        patch: ChannelPatch,
+    ) -> Result<Channel> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            let channel = directory::update_channel(c, account, id, patch.clone()).await?;
+            routing::drain_waiting(c, now, account, &mut self.rng()).await?;
+            Ok(channel)
+        })
+    }
+
+    async fn create_ticket(
+        &self,
+        account: AccountId,
+        input: NewTicket,
+        idempotency: Option<Idempotency>,
+        actor: Actor,
+    ) -> Result<Created<Ticket>> {
+        transaction!(self, |c, now| {
+            tickets::create(
+                c,
+                now,
+                account,
+                input.clone(),
+                idempotency.clone(),
+                actor.clone(),
+                &mut self.rng(),
+            )
+            .await
+        })
+    }
+
+    async fn get_ticket(&self, account: AccountId, id: TicketId) -> Result<Ticket> {
+        let mut c = self.pool.acquire().await?;
+        tickets::get(&mut c, account, id).await
+    }
+
+    async fn list_tickets(
+        &self,
+        account: AccountId,
+        caller: UserId,
+        query: TicketQuery,
+    ) -> Result<Page<Ticket>> {
+        let mut c = self.pool.acquire().await?;
+        tickets::list(&mut c, account, caller, &query).await
+    }
+
+    async fn update_ticket(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        patch: TicketPatch,
+        actor: Actor,
+    ) -> Result<Ticket> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            tickets::update(c, now, account, id, patch.clone(), actor.clone(), &mut self.rng())
+                .await
+        })
+    }
+
+    async fn set_owner(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        requested: Owner,
+        actor: Actor,
+    ) -> Result<Ticket> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            tickets::set_owner(c, now, account, id, requested, actor.clone(), &mut self.rng())
+                .await
+        })
+    }
+
+    async fn add_message(
+        &self,
+        account: AccountId,
+        id: TicketId,
+        message: NewMessage,
+    ) -> Result<(Message, Ticket)> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            tickets::add_message(c, now, account, id, message.clone()).await
+        })
+    }
+
+    async fn list_messages(&self, account: AccountId, id: TicketId) -> Result<Vec<Message>> {
+        let mut c = self.pool.acquire().await?;
+        tickets::messages(&mut c, account, id).await
+    }
+
+    async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>> {
+        let mut c = self.pool.acquire().await?;
+        tickets::history(&mut c, account, id).await
+    }
+
+    async fn routing_log(&self, account: AccountId, id: TicketId) -> Result<Vec<RoutingRecord>> {
+        let mut c = self.pool.acquire().await?;
+        routing::log(&mut c, account, id).await
+    }
+
+    async fn availability(&self, account: AccountId, user: UserId) -> Result<AvailabilityState> {
+        let now = self.clock.now();
+        let mut c = self.pool.acquire().await?;
+        let (settings, tz) = routing::availability_settings(&mut c, account, user).await?;
+        let now = settings.at(&tz.zone(), now);
+        Ok(AvailabilityState { settings, now })
+    }
+
+    async fn change_availability(
+        &self,
+        account: AccountId,
+        user: UserId,
+        change: AvailabilityChange,
+    ) -> Result<AvailabilityState> {
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            let (mut settings, tz) = routing::availability_settings(c, account, user).await?;
+            let was_available = settings.at(&tz.zone(), now).is_available();
+            match change.clone() {
+                AvailabilityChange::Manual(m) => settings.manual = m,
+                AvailabilityChange::WorkingHours(h) => settings.working_hours = h,
+                AvailabilityChange::AddOutOfOffice(o) => {
+                    // Ranges that have ended are dropped as new ones come in.
+                    settings.out_of_office.retain(|r| r.end > now);
+                    settings.out_of_office.push(o);
+                }
+            }
+            sqlx::query("UPDATE users SET availability = $1 WHERE id = $2 AND account_id = $3")
+                .bind(serde_json::to_string(&settings).map_err(backend)?)
+                .bind(user.0)
+                .bind(account.0)
+                .execute(&mut *c)
+                .await?;
+            let now = routing::availability_changed(
+                c,
+                now,
+                account,
+                user,
+                was_available,
+                &mut self.rng(),
+            )
+            .await?;
+            Ok(AvailabilityState { settings, now })
+        })
+    }
+
+    async fn run_due_jobs(&self) -> Result<usize> {
+        // Each job runs in its own transaction; `run_due_jobs` claims jobs
+        // with FOR UPDATE SKIP LOCKED, so nodes never run the same job.
+        let mut done = 0;
+        loop {
+            let ran = transaction!(self, |c, now| {
+                routing::run_one_due_job(c, now, &mut self.rng()).await
+            })?;
+            if !ran {
+                break Ok(done);
+            }
+            done += 1;
+        }
+    }
+
+    async fn notifications(
+        &self,
+        account: AccountId,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<switchboard_domain::Notification>> {
+        let mut c = self.pool.acquire().await?;
+        routing::notifications(&mut c, account, user, limit).await
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
+        self.events.subscribe()
+    }
+
+    async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {
+        let now = self.now();
+        let mut c = self.pool.acquire().await?;
+        routing::counter_drift(&mut c, now, account).await
+    }
+}
+
+/// Turns "no row" into [`StoreError::NotFound`].
+pub(crate) trait OrNotFound<T> {
+    fn or_not_found(self, what: &'static str) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for std::result::Result<Option<T>, sqlx::Error> {
+    fn or_not_found(self, what: &'static str) -> Result<T> {
+        match self {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(StoreError::NotFound(what)),
+            Err(e) => Err(backend(e)),
+        }
+    }
+}

@@ -1,0 +1,812 @@
+//! Routing on PostgreSQL: counters, snapshots for the engine, applying its
+//! decisions, the waiting queue, availability changes and the scheduler.
+//!
+//! # Why one lock per account
+//!
+//! On SQLite everything runs on one writer thread, so a decision's snapshot
+//! and its application are atomic. Here several server nodes write at once,
+//! and PostgreSQL runs at READ COMMITTED: without more, two tickets routed at
+//! the same instant would both read the same loads and round-robin cycle and
+//! both pick the same agent. So every write that can route, or move an
+//! owner's counters, first takes the account's routing lock
+//! ([`lock_account`], a transaction-level advisory lock). Decisions for one
+//! account therefore run one after the other, whichever node makes them; and
+//! because READ COMMITTED gives each *statement* a fresh snapshot, every
+//! statement after the lock sees everything the previous holder committed
+//! (PostgreSQL marks a transaction committed before it releases its locks).
+//! The counters (`user_ticket_counts`), the round-robin state, `waiting` and
+//! the jobs of an account are only written under its lock, which is what
+//! keeps them exact without row locks or SERIALIZABLE.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+use sqlx::{Connection, PgConnection};
+use switchboard_domain::{routing::*, *};
+
+use super::{OrNotFound, backend, rows, tickets};
+use crate::{Result, RoutingRecord};
+
+/// Loads count tickets assigned in the last 30 days.
+pub const LOAD_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30);
+
+/// The high bits of every routing lock key ("SB"), so the keys stay clear of
+/// other advisory locks taken with a single 64-bit key (migrations).
+const ROUTING_LOCK_CLASS: i64 = 0x5342_0000_0000_0000;
+
+/// The advisory lock key of an account's routing lock.
+fn lock_key(account: AccountId) -> i64 {
+    ROUTING_LOCK_CLASS | account.0
+}
+
+/// Takes the account's routing lock until the transaction ends
+/// (`pg_advisory_xact_lock`).
+///
+/// Waits for the current holder, on whichever node, to commit or roll back.
+/// Take it before reading anything a routing decision or a counter update
+/// depends on: a statement that ran before the lock may have seen state the
+/// previous holder has since changed. Released only by the end of the
+/// transaction, so a retried transaction takes it again from the start.
+pub async fn lock_account(c: &mut PgConnection, account: AccountId) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock_key(account))
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Takes the account's routing lock if nobody holds it; never waits.
+async fn try_lock_account(c: &mut PgConnection, account: AccountId) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(lock_key(account))
+        .fetch_one(&mut *c)
+        .await?)
+}
+
+/// Adds `open` and `load` to a user's counters for one ticket type.
+async fn bump(
+    c: &mut PgConnection,
+    account: AccountId,
+    user: i64,
+    ty: &str,
+    open: i64,
+    load: i64,
+) -> Result<()> {
+    if open == 0 && load == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, type) DO UPDATE
+         SET open_count = user_ticket_counts.open_count + EXCLUDED.open_count,
+             load_count = user_ticket_counts.load_count + EXCLUDED.load_count",
+    )
+    .bind(account.0)
+    .bind(user)
+    .bind(ty)
+    .bind(open)
+    .bind(load)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Moves the owners' counters from the ticket's stored state to `t`'s, and
+/// returns whether `t` counts in its owner's load. Called by every save.
+///
+/// Reads the stored state without a row lock: every caller holds the
+/// account's routing lock, and every write that changes a ticket's owner or
+/// status does too, so the stored state cannot change under us.
+pub async fn adjust_counters(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT owner_user_id, status, load_counted FROM tickets WHERE id = $1 AND account_id = $2",
+    )
+    .bind(t.id.0)
+    .bind(account.0)
+    .fetch_one(&mut *c)
+    .await?;
+    let old_owner: Option<i64> = rows::get(&row, 0)?;
+    let old_status: String = rows::get(&row, 1)?;
+    let old_counted = rows::flag(&row, 2)?;
+    let ty = t.ticket_type.as_str();
+    let new_open = t.status == Status::Open && t.owner.user_id.is_some();
+    let new_counted = new_open
+        && t.assigned_at
+            .is_some_and(|a| now.duration_since(a) < LOAD_WINDOW);
+    if let Some(old) = old_owner {
+        let open = -i64::from(old_status == "open");
+        bump(c, account, old, ty, open, -i64::from(old_counted)).await?;
+    }
+    if let Some(new) = t.owner.user_id {
+        let (open, load) = (i64::from(new_open), i64::from(new_counted));
+        bump(c, account, new.0, ty, open, load).await?;
+    }
+    let key = format!("load:{}", t.id);
+    match (new_counted, t.assigned_at) {
+        (true, Some(at)) => {
+            schedule(c, account, "load_expiry", &key, t.id.0, at + LOAD_WINDOW).await?
+        }
+        _ => unschedule(c, &key).await?,
+    }
+    Ok(new_counted)
+}
+
+/// Schedules (or moves) the job `key`.
+pub async fn schedule(
+    c: &mut PgConnection,
+    account: AccountId,
+    kind: &str,
+    key: &str,
+    subject: i64,
+    at: Timestamp,
+) -> Result<()> {
+    // Rounded up: a job must never run before its instant, or it would find
+    // nothing changed and reschedule itself at the same millisecond.
+    let run_at = rows::ms(at) + i64::from(at.subsec_nanosecond() % 1_000_000 != 0);
+    sqlx::query(
+        "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (key) DO UPDATE SET run_at = EXCLUDED.run_at",
+    )
+    .bind(account.0)
+    .bind(run_at)
+    .bind(kind)
+    .bind(key)
+    .bind(subject)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Drops the job `key`, if scheduled.
+async fn unschedule(c: &mut PgConnection, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM jobs WHERE key = $1")
+        .bind(key)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// The stored settings and time zone of a user.
+pub async fn availability_settings(
+    c: &mut PgConnection,
+    account: AccountId,
+    user: UserId,
+) -> Result<(AvailabilitySettings, TimeZoneName)> {
+    let row =
+        sqlx::query("SELECT availability, time_zone FROM users WHERE id = $1 AND account_id = $2")
+            .bind(user.0)
+            .bind(account.0)
+            .fetch_optional(&mut *c)
+            .await
+            .or_not_found("user")?;
+    Ok((rows::json(&row, 0)?, rows::value(&row, 1)?))
+}
+
+/// A stored counter as the engine's `u32` (a negative one is drift, and an
+/// error, as on SQLite).
+fn count(row: &sqlx::postgres::PgRow, idx: usize) -> Result<u32> {
+    u32::try_from(rows::get::<i64>(row, idx)?).map_err(backend)
+}
+
+/// One candidate as the engine sees it, or `None` if the user is not in the
+/// account.
+async fn load_candidate(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    channel: ChannelId,
+    rule: &RoutingRule,
+    user: UserId,
+) -> Result<Option<Candidate>> {
+    // Skills and the round-robin cycle come back in the same row.
+    let row = sqlx::query(
+        "SELECT deactivated, help_desk_seat, time_zone, availability, capacity, last_assigned_at,
+            (SELECT team_id FROM team_members WHERE user_id = u.id AND main = 1),
+            ARRAY(SELECT skill_id FROM user_skills WHERE user_id = u.id),
+            (SELECT last_cycle FROM round_robin WHERE channel_id = $3 AND user_id = u.id)
+         FROM users u WHERE id = $1 AND account_id = $2",
+    )
+    .bind(user.0)
+    .bind(account.0)
+    .bind(channel.0)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let settings: AvailabilitySettings = rows::json(&row, 3)?;
+    let tz: TimeZoneName = rows::value(&row, 2)?;
+    let has: Vec<SkillId> = rows::get::<Vec<i64>>(&row, 7)?
+        .into_iter()
+        .map(SkillId)
+        .collect();
+    let mut cand = Candidate {
+        user_id: user,
+        deactivated: rows::flag(&row, 0)?,
+        seated: rows::flag(&row, 1)?,
+        availability: settings.at(&tz.zone(), now),
+        skills: rule.skill_mask(&has),
+        capacity: rows::json(&row, 4)?,
+        open: TypeCounts::default(),
+        load: TypeCounts::default(),
+        last_assigned_at: rows::opt_ts(&row, 5)?,
+        rr_last_cycle: rows::get::<Option<i64>>(&row, 8)?.unwrap_or(0) as u64,
+        main_team_id: rows::get::<Option<i64>>(&row, 6)?.map(TeamId),
+    };
+    let counts = sqlx::query(
+        "SELECT type, open_count, load_count FROM user_ticket_counts WHERE user_id = $1",
+    )
+    .bind(user.0)
+    .fetch_all(&mut *c)
+    .await?;
+    for row in &counts {
+        let ty: TicketType = rows::parsed(row, 0)?;
+        *cand.open.get_mut(ty) = count(row, 1)?;
+        *cand.load.get_mut(ty) = count(row, 2)?;
+    }
+    Ok(Some(cand))
+}
+
+/// Everything the engine needs about the rule's users and teams (and
+/// `extra`, the contact owner).
+async fn load_snapshot(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    channel: ChannelId,
+    rule: &RoutingRule,
+    extra: Option<UserId>,
+) -> Result<Snapshot> {
+    let (users, teams) = rule.named();
+    let mut ids: BTreeSet<UserId> = users.into_iter().chain(extra).collect();
+    let mut infos = Vec::new();
+    for team in teams {
+        let mut main_members = Vec::new();
+        let mut secondary_members = Vec::new();
+        let mut seated = 0;
+        let members = sqlx::query(
+            "SELECT m.user_id, m.main, u.help_desk_seat = 1 AND u.deactivated = 0
+             FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = $1 AND m.account_id = $2",
+        )
+        .bind(team.0)
+        .bind(account.0)
+        .fetch_all(&mut *c)
+        .await?;
+        for row in &members {
+            let user = UserId(rows::get(row, 0)?);
+            seated += u32::from(rows::get::<bool>(row, 2)?);
+            ids.insert(user);
+            if rows::flag(row, 1)? {
+                main_members.push(user)
+            } else {
+                secondary_members.push(user)
+            }
+        }
+        infos.push(TeamInfo {
+            id: team,
+            seated_members: seated,
+            main_members,
+            secondary_members,
+        });
+    }
+    let mut candidates = Vec::with_capacity(ids.len());
+    for user in ids {
+        candidates.extend(load_candidate(c, now, account, channel, rule, user).await?);
+    }
+    let rr_cycle: i64 = sqlx::query_scalar("SELECT rr_cycle FROM channels WHERE id = $1")
+        .bind(channel.0)
+        .fetch_one(&mut *c)
+        .await?;
+    let mut skill_names = BTreeMap::new();
+    for rule in &rule.skills {
+        let name: Option<String> =
+            sqlx::query_scalar("SELECT name FROM skills WHERE id = $1 AND account_id = $2")
+                .bind(rule.skill_id.0)
+                .bind(account.0)
+                .fetch_optional(&mut *c)
+                .await?;
+        skill_names.insert(
+            rule.skill_id,
+            name.unwrap_or_else(|| format!("skill {}", rule.skill_id)),
+        );
+    }
+    Ok(Snapshot {
+        candidates,
+        teams: infos,
+        rr_cycle: rr_cycle as u64,
+        skill_names,
+    })
+}
+
+/// Routes `t` by its channel's rule, if it has one; applies and records the
+/// decision. Returns the outcome, or `None` when no rule applies.
+///
+/// The caller holds the account's routing lock (see the module comment):
+/// the snapshot read here and the writes applying the decision are then one
+/// step in the account's sequence of decisions.
+pub async fn route(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &mut Ticket,
+    trigger: &str,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<Option<Outcome>> {
+    let Some(channel) = t.channel_id else {
+        return Ok(None);
+    };
+    let row = sqlx::query("SELECT kind, routing FROM channels WHERE id = $1 AND account_id = $2")
+        .bind(channel.0)
+        .bind(account.0)
+        .fetch_one(&mut *c)
+        .await?;
+    let kind: ChannelKind = rows::parsed(&row, 0)?;
+    let routing: Option<String> = rows::get(&row, 1)?;
+    let Some(rule) = routing.and_then(|r| serde_json::from_str::<RoutingRule>(&r).ok()) else {
+        // The rule is gone: nothing to wait for any more. (A new ticket
+        // never waits, so creation skips the write.)
+        if trigger != "created" {
+            sqlx::query(
+                "UPDATE tickets SET waiting = 0 WHERE id = $1 AND account_id = $2 AND waiting = 1",
+            )
+            .bind(t.id.0)
+            .bind(account.0)
+            .execute(&mut *c)
+            .await?;
+        }
+        return Ok(None);
+    };
+    let contact = match t.contact_id {
+        Some(id) => sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT owner_user_id FROM contacts WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id.0)
+        .bind(account.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .flatten()
+        .map(UserId),
+        None => None,
+    };
+    let token = t.properties.get("visitor_token").and_then(|v| v.as_str());
+    let visitor_known = match (token, t.contact_id) {
+        (Some(token), Some(contact_id)) => sqlx::query(
+            "SELECT 1 FROM contact_visitor_tokens WHERE account_id = $1 AND token = $2 AND contact_id = $3",
+        )
+        .bind(account.0)
+        .bind(token)
+        .bind(contact_id.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some(),
+        _ => false,
+    };
+    let snapshot = load_snapshot(c, now, account, channel, &rule, contact).await?;
+    let facts = TicketFacts {
+        ticket_type: t.ticket_type,
+        properties: &t.properties,
+        contact_owner: contact,
+        needs_visitor: matches!(kind, ChannelKind::Form | ChannelKind::Chat),
+        visitor_known,
+        waited_seconds: now.duration_since(t.created_at).as_secs().max(0) as u64,
+    };
+    let decision = decide(&rule, &facts, &snapshot, rng);
+    let outcome = decision.outcome();
+    let to = match outcome {
+        Outcome::Assign { user_id, team_id } => Some(Owner {
+            user_id: Some(user_id),
+            team_id,
+        }),
+        Outcome::Team { team_id } => Some(Owner {
+            user_id: None,
+            team_id: Some(team_id),
+        }),
+        Outcome::Unassigned => None,
+    };
+    if let Some(to) = to {
+        tickets::move_owner(c, account, t, to, now, Actor::System, "routing").await?;
+        t.updated_at = now;
+        tickets::save(c, now, account, t).await?;
+    }
+    if let (Some(cycle), Outcome::Assign { user_id, .. }) = (decision.rr_cycle, outcome) {
+        sqlx::query(
+            "INSERT INTO round_robin (account_id, channel_id, user_id, last_cycle) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (channel_id, user_id) DO UPDATE SET last_cycle = EXCLUDED.last_cycle",
+        )
+        .bind(account.0)
+        .bind(channel.0)
+        .bind(user_id.0)
+        .bind(cycle as i64)
+        .execute(&mut *c)
+        .await?;
+        sqlx::query("UPDATE channels SET rr_cycle = $1 WHERE id = $2")
+            .bind(cycle as i64)
+            .bind(channel.0)
+            .execute(&mut *c)
+            .await?;
+    }
+    let waiting =
+        outcome == Outcome::Unassigned && rule.waiting_queue && rule.assign_to != AssignTo::Nobody;
+    sqlx::query("UPDATE tickets SET waiting = $1 WHERE id = $2 AND account_id = $3")
+        .bind(i32::from(waiting))
+        .bind(t.id.0)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+    if let Some(after) = decision.relax_at_seconds {
+        let at = t.created_at + SignedDuration::from_secs(after as i64);
+        let key = format!("relax:{}", t.id);
+        schedule(c, account, "relax", &key, t.id.0, at).await?;
+    }
+    // A queue re-route that changed nothing is not worth a row (the queue
+    // may be re-tried often); every decision that assigned is kept.
+    let unchanged = trigger == "waiting_queue" && outcome == Outcome::Unassigned;
+    if !unchanged {
+        sqlx::query(
+            "INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(account.0)
+        .bind(t.id.0)
+        .bind(rows::ms(now))
+        .bind(trigger)
+        .bind(serde_json::to_string(&decision.explanation).map_err(backend)?)
+        .execute(&mut *c)
+        .await?;
+    }
+    if let Outcome::Assign { user_id, .. } = outcome {
+        let kind = if decision.notify_owner {
+            "assigned_while_away"
+        } else {
+            "assigned"
+        };
+        notify(c, now, account, user_id, t.id, kind).await?;
+    }
+    Ok(Some(outcome))
+}
+
+/// Tells `user` about `ticket`.
+pub async fn notify(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    user: UserId,
+    ticket: TicketId,
+    kind: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account.0)
+    .bind(user.0)
+    .bind(ticket.0)
+    .bind(kind)
+    .bind(rows::ms(now))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// A user's latest notifications, newest first.
+pub async fn notifications(
+    c: &mut PgConnection,
+    account: AccountId,
+    user: UserId,
+    limit: u32,
+) -> Result<Vec<Notification>> {
+    let found = sqlx::query(
+        "SELECT id, ticket_id, kind, at FROM notifications WHERE user_id = $1 AND account_id = $2
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(user.0)
+    .bind(account.0)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *c)
+    .await?;
+    found
+        .iter()
+        .map(|r| {
+            Ok(Notification {
+                id: rows::get(r, 0)?,
+                ticket_id: TicketId(rows::get(r, 1)?),
+                kind: rows::get(r, 2)?,
+                at: rows::ts(rows::get(r, 3)?),
+            })
+        })
+        .collect()
+}
+
+/// Routes again every waiting ticket of the account, highest priority then
+/// oldest first. The caller holds the account's routing lock.
+pub async fn drain_waiting(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<()> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM tickets WHERE account_id = $1 AND waiting = 1 AND status = 'open' AND owner_user_id IS NULL
+         ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, created_at, id
+         LIMIT 500",
+    )
+    .bind(account.0)
+    .fetch_all(&mut *c)
+    .await?;
+    for id in ids {
+        let mut t = tickets::get(c, account, TicketId(id)).await?;
+        route(c, now, account, &mut t, "waiting_queue", rng).await?;
+    }
+    Ok(())
+}
+
+/// When a user becomes away, their open tickets without a public reply go
+/// back through routing, for channels whose rule asks for it.
+async fn rebalance_away(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    user: UserId,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<usize> {
+    // The rule's flag is read here rather than in SQL: `routing` is TEXT, and
+    // a cast to jsonb failing on one row would abort the whole transaction.
+    let found = sqlx::query(
+        "SELECT t.id, ch.routing FROM tickets t JOIN channels ch ON ch.id = t.channel_id
+         WHERE t.account_id = $1 AND t.owner_user_id = $2 AND t.status = 'open' AND t.first_reply_at IS NULL
+           AND ch.routing IS NOT NULL
+         ORDER BY t.id",
+    )
+    .bind(account.0)
+    .bind(user.0)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut ids = Vec::new();
+    for row in &found {
+        let routing: String = rows::get(row, 1)?;
+        let flag = serde_json::from_str::<serde_json::Value>(&routing)
+            .ok()
+            .and_then(|v| v.get("rebalance_on_away").cloned());
+        // SQLite's `json_extract(...) = 1` is true for `true` and for `1`.
+        if matches!(&flag, Some(serde_json::Value::Bool(true)))
+            || flag.as_ref().and_then(serde_json::Value::as_f64) == Some(1.0)
+        {
+            ids.push(rows::get::<i64>(row, 0)?);
+        }
+    }
+    for id in &ids {
+        let mut t = tickets::get(c, account, TicketId(*id)).await?;
+        let to = Owner {
+            user_id: None,
+            team_id: t.owner.team_id,
+        };
+        tickets::move_owner(
+            c,
+            account,
+            &mut t,
+            to,
+            now,
+            Actor::System,
+            "rebalance_on_away",
+        )
+        .await?;
+        t.updated_at = now;
+        tickets::save(c, now, account, &t).await?;
+        route(c, now, account, &mut t, "rebalance_on_away", rng).await?;
+    }
+    Ok(ids.len())
+}
+
+/// After a user's availability settings changed (or a transition came due):
+/// schedules the next transition, rebalances if they just became away, and
+/// drains the waiting queue if they are available. Returns the user's
+/// availability now. The caller holds the account's routing lock.
+pub async fn availability_changed(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    user: UserId,
+    was_available: bool,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<Availability> {
+    let (settings, tz) = availability_settings(c, account, user).await?;
+    let availability = settings.at(&tz.zone(), now);
+    let key = format!("availability:{user}");
+    match availability.until() {
+        Some(at) => schedule(c, account, "availability", &key, user.0, at).await?,
+        None => unschedule(c, &key).await?,
+    }
+    match (was_available, availability.is_available()) {
+        (_, true) => drain_waiting(c, now, account, rng).await?,
+        // Only the change to away rebalances, not every later re-check.
+        (true, false) => {
+            rebalance_away(c, now, account, user, rng).await?;
+        }
+        (false, false) => {}
+    }
+    Ok(availability)
+}
+
+/// A due job, claimed (its row locked) by this transaction.
+struct Job {
+    id: i64,
+    account: AccountId,
+    kind: String,
+    subject: i64,
+}
+
+/// Claims the oldest due job (of `account`, if given) that no other
+/// transaction has claimed: `FOR UPDATE SKIP LOCKED`, so concurrent
+/// schedulers on several nodes each get a different job and never wait for
+/// one another.
+async fn claim_due(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: Option<AccountId>,
+) -> Result<Option<Job>> {
+    const COLUMNS: &str = "SELECT id, account_id, kind, subject_id FROM jobs WHERE run_at <= $1";
+    const TAIL: &str = "ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED";
+    let row = match account {
+        None => {
+            sqlx::query(&format!("{COLUMNS} {TAIL}"))
+                .bind(rows::ms(now))
+                .fetch_optional(&mut *c)
+                .await?
+        }
+        Some(account) => {
+            sqlx::query(&format!("{COLUMNS} AND account_id = $2 {TAIL}"))
+                .bind(rows::ms(now))
+                .bind(account.0)
+                .fetch_optional(&mut *c)
+                .await?
+        }
+    };
+    row.map(|r| {
+        Ok(Job {
+            id: rows::get(&r, 0)?,
+            account: AccountId(rows::get(&r, 1)?),
+            kind: rows::get(&r, 2)?,
+            subject: rows::get(&r, 3)?,
+        })
+    })
+    .transpose()
+}
+
+/// Claims one due job (FOR UPDATE SKIP LOCKED), runs it and deletes it;
+/// `false` when no job is due.
+///
+/// Exactly once across nodes: the job's row stays locked from the claim to
+/// the commit (other schedulers skip it), and the delete commits with the
+/// job's effects; if the transaction fails, the row comes back unlocked and
+/// a later tick runs it.
+///
+/// The job runs under its account's routing lock, like any routing write.
+/// But a writer holding that lock may be about to reschedule this very job
+/// (`schedule`/`unschedule` of the same key) and would wait for our row
+/// lock while we wait for its advisory lock: a deadlock. So the claim is
+/// made in a savepoint and the lock only *tried*; if the account is busy the
+/// savepoint is rolled back (releasing the row), we wait for the lock
+/// holding no row, and then claim the account's oldest due job afresh.
+pub async fn run_one_due_job(
+    c: &mut PgConnection,
+    now: Timestamp,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<bool> {
+    let mut claim = Connection::begin(&mut *c).await?;
+    let Some(job) = claim_due(&mut claim, now, None).await? else {
+        claim.commit().await?;
+        return Ok(false);
+    };
+    let job = if try_lock_account(&mut claim, job.account).await? {
+        // Releasing the savepoint keeps both locks until the commit.
+        claim.commit().await?;
+        job
+    } else {
+        claim.rollback().await?;
+        lock_account(c, job.account).await?;
+        match claim_due(c, now, Some(job.account)).await? {
+            Some(job) => job,
+            // Another node ran (or a writer moved) the account's due jobs
+            // while we waited. Other accounts' jobs may still be due:
+            // report progress so the caller looks again, in a new
+            // transaction that does not hold this lock.
+            None => return Ok(true),
+        }
+    };
+    // Deleted before it runs, as on SQLite: the job may schedule its own
+    // successor under the same key, which must survive.
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(job.id)
+        .execute(&mut *c)
+        .await?;
+    let account = job.account;
+    match job.kind.as_str() {
+        "availability" => {
+            let user = UserId(job.subject);
+            let (settings, tz) = availability_settings(c, account, user).await?;
+            // What it was just before this transition.
+            let was = settings
+                .at(&tz.zone(), now - SignedDuration::from_millis(1))
+                .is_available();
+            availability_changed(c, now, account, user, was, rng).await?;
+        }
+        "relax" => {
+            let mut t = tickets::get(c, account, TicketId(job.subject)).await?;
+            if t.status == Status::Open && t.owner.user_id.is_none() {
+                route(c, now, account, &mut t, "skill_relaxation", rng).await?;
+            }
+        }
+        "load_expiry" => {
+            // Saving recomputes whether the ticket still counts.
+            let t = tickets::get(c, account, TicketId(job.subject)).await?;
+            tickets::save(c, now, account, &t).await?;
+        }
+        other => tracing::warn!(kind = other, "unknown job kind; dropped"),
+    }
+    Ok(true)
+}
+
+/// The routing decisions made for a ticket, oldest first.
+pub async fn log(
+    c: &mut PgConnection,
+    account: AccountId,
+    ticket: TicketId,
+) -> Result<Vec<RoutingRecord>> {
+    tickets::get(c, account, ticket).await?;
+    let found = sqlx::query(
+        "SELECT at, trigger, explanation FROM routing_decisions WHERE ticket_id = $1 AND account_id = $2 ORDER BY id",
+    )
+    .bind(ticket.0)
+    .bind(account.0)
+    .fetch_all(&mut *c)
+    .await?;
+    found
+        .iter()
+        .map(|r| {
+            Ok(RoutingRecord {
+                at: rows::ts(rows::get(r, 0)?),
+                trigger: rows::get(r, 1)?,
+                explanation: rows::json(r, 2)?,
+            })
+        })
+        .collect()
+}
+
+/// Differences between the maintained counters and a full recount. One
+/// statement, so both sides come from the same snapshot.
+pub async fn counter_drift(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+) -> Result<Vec<String>> {
+    let since = rows::ms(now - LOAD_WINDOW);
+    let found = sqlx::query(
+        "WITH actual AS (
+            SELECT owner_user_id AS user_id, type, count(*) AS open_count,
+                   sum(CASE WHEN assigned_at > $2 THEN 1 ELSE 0 END)::BIGINT AS load_count
+            FROM tickets WHERE account_id = $1 AND status = 'open' AND owner_user_id IS NOT NULL
+            GROUP BY owner_user_id, type)
+         SELECT coalesce(a.user_id, k.user_id), coalesce(a.type, k.type),
+                coalesce(k.open_count, 0), coalesce(a.open_count, 0), coalesce(k.load_count, 0), coalesce(a.load_count, 0)
+         FROM actual a FULL OUTER JOIN (SELECT * FROM user_ticket_counts WHERE account_id = $1) k
+           ON a.user_id = k.user_id AND a.type = k.type",
+    )
+    .bind(account.0)
+    .bind(since)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut drift = Vec::new();
+    for r in &found {
+        let user: i64 = rows::get(r, 0)?;
+        let ty: String = rows::get(r, 1)?;
+        let [open_k, open_a, load_k, load_a] = [2, 3, 4, 5].map(|i| rows::get::<i64>(r, i));
+        let (open_k, open_a, load_k, load_a) = (open_k?, open_a?, load_k?, load_a?);
+        if open_k != open_a || load_k != load_a {
+            drift.push(format!(
+                "user {user} {ty}: open {open_k} (recount {open_a}), load {load_k} (recount {load_a})"
+            ));
+        }
+    }
+    Ok(drift)
+}

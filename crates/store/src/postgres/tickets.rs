@@ -1,0 +1,682 @@
+//! Tickets, their conversation and their history, on PostgreSQL.
+//!
+//! Writes that can route or move an owner's counters run under the
+//! account's routing lock (`routing::lock_account`, see the `routing`
+//! module): `mod.rs` takes it for updates, assignments and messages, and
+//! [`create`] takes it itself, only for a ticket that will be routed, so
+//! unrouted creates stay parallel.
+//!
+//! Live events: every history line is also published as a [`TicketEvent`]
+//! (`pg_notify` on `switchboard_events`, through `super::publish`) inside
+//! the writing transaction, so listeners on every node get it only once the
+//! change commits, and never for a rolled-back or retried attempt. One event
+//! per history line, exactly as the SQLite writer publishes them.
+
+use jiff::Timestamp;
+use sqlx::PgConnection;
+use switchboard_domain::{input::*, routing::RandomSource, triage, *};
+
+use super::{OrNotFound, backend, directory, publish, routing, rows, unique};
+use crate::{
+    Created, Idempotency, NewMessage, Page, Result, StoreError, TicketEvent, TicketQuery, View,
+};
+
+/// The class id (first key) of idempotency locks, taken with the two-key
+/// form of `pg_advisory_xact_lock`, whose key space does not overlap the
+/// one-key form of the routing locks ("SI").
+const IDEMPOTENCY_LOCK_CLASS: i32 = 0x5349;
+
+/// Appends an entry to a ticket's history, and publishes it as a live
+/// [`TicketEvent`] (see [`publish`]).
+pub(super) async fn record(
+    c: &mut PgConnection,
+    account: AccountId,
+    ticket: TicketId,
+    at: Timestamp,
+    actor: Actor,
+    event: &HistoryEvent,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account.0)
+    .bind(ticket.0)
+    .bind(rows::ms(at))
+    .bind(serde_json::to_string(&actor).map_err(backend)?)
+    .bind(serde_json::to_string(event).map_err(backend)?)
+    .execute(&mut *c)
+    .await?;
+    publish(c, &TicketEvent::new(account, ticket, at, actor, event)).await
+}
+
+/// The contact with this e-mail, else with this phone.
+async fn find_contact(
+    c: &mut PgConnection,
+    account: AccountId,
+    who: &ContactRef,
+) -> Result<Option<ContactId>> {
+    // E-mail addresses compare case-insensitively (the unique index is on
+    // lower(email)), as SQLite's COLLATE NOCASE does.
+    if let Some(email) = &who.email {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE account_id = $1 AND lower(email) = lower($2)",
+        )
+        .bind(account.0)
+        .bind(email.as_str())
+        .fetch_optional(&mut *c)
+        .await?;
+        if let Some(id) = id {
+            return Ok(Some(ContactId(id)));
+        }
+    }
+    if let Some(phone) = &who.phone {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM contacts WHERE account_id = $1 AND phone = $2")
+                .bind(account.0)
+                .bind(phone.as_str())
+                .fetch_optional(&mut *c)
+                .await?;
+        if let Some(id) = id {
+            return Ok(Some(ContactId(id)));
+        }
+    }
+    Ok(None)
+}
+
+/// Finds the contact by e-mail, then by phone, or creates it.
+///
+/// Two tickets from a new customer may be created at once on two nodes:
+/// both miss the lookup and both insert. `ON CONFLICT DO NOTHING` makes the
+/// second insert wait for the first transaction and then insert nothing
+/// (instead of failing, which would abort the whole transaction), and the
+/// lookup run again then sees the committed contact.
+async fn resolve_contact(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    who: ContactRef,
+) -> Result<ContactId> {
+    if let Some(id) = find_contact(c, account, &who).await? {
+        return Ok(id);
+    }
+    if who.email.is_none() && who.phone.is_none() {
+        return Err(DomainError::invalid("contact", "needs an email or a phone").into());
+    }
+    // What `directory::create_contact` inserts for a contact with only a
+    // name, an e-mail and a phone (no owner, no visitor tokens).
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO contacts (account_id, name, email, phone, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(account.0)
+    .bind(who.name.as_ref().map(Name::as_str))
+    .bind(who.email.as_ref().map(EmailAddress::as_str))
+    .bind(who.phone.as_ref().map(E164::as_str))
+    .bind(rows::ms(now))
+    .fetch_optional(&mut *c)
+    .await?;
+    match id {
+        Some(id) => Ok(ContactId(id)),
+        None => find_contact(c, account, &who)
+            .await?
+            .ok_or_else(|| StoreError::Conflict {
+                field: "contact",
+                message: "a contact with this email or phone was just created".into(),
+            }),
+    }
+}
+
+/// Creates a ticket (see `Store::create_ticket`), routing it inline when its
+/// channel has a rule.
+///
+/// Idempotency: a retry may arrive on another node while the first call is
+/// still running. The idempotency key is locked first (an advisory lock on a
+/// hash of account and key), so the second call waits for the first to
+/// commit and then, READ COMMITTED giving its next statement a fresh
+/// snapshot, finds the key and returns the original ticket.
+pub async fn create(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    input: NewTicket,
+    idempotency: Option<Idempotency>,
+    actor: Actor,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<Created<Ticket>> {
+    if let Some(idem) = &idempotency {
+        // A hash collision only makes two unrelated creates wait for each
+        // other. Taken before the routing lock, always in this order.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(IDEMPOTENCY_LOCK_CLASS)
+            .bind(format!("{}:{}", account.0, idem.key))
+            .execute(&mut *c)
+            .await?;
+        let earlier = sqlx::query(
+            "SELECT fingerprint, ticket_id FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+        )
+        .bind(account.0)
+        .bind(&idem.key)
+        .fetch_optional(&mut *c)
+        .await?;
+        if let Some(row) = earlier {
+            let fingerprint: String = rows::get(&row, 0)?;
+            if fingerprint != idem.fingerprint {
+                return Err(StoreError::Conflict {
+                    field: "Idempotency-Key",
+                    message: "this key was used with a different request".into(),
+                });
+            }
+            return Ok(Created {
+                value: get(c, account, TicketId(rows::get(&row, 1)?)).await?,
+                created: false,
+            });
+        }
+    }
+    let (source, routed) = match input.channel_id {
+        Some(channel) => {
+            let row = sqlx::query(
+                "SELECT kind, routing IS NOT NULL FROM channels WHERE id = $1 AND account_id = $2",
+            )
+            .bind(channel.0)
+            .bind(account.0)
+            .fetch_optional(&mut *c)
+            .await?
+            .ok_or_else(|| {
+                DomainError::invalid("channel_id", format!("no such channel: {channel}"))
+            })?;
+            let kind: ChannelKind = rows::parsed(&row, 0)?;
+            (TicketSource::from(kind), rows::get::<bool>(&row, 1)?)
+        }
+        None => (TicketSource::Api, false),
+    };
+    if routed {
+        // Before anything routing reads (contacts, visitor tokens, loads):
+        // statements after the lock see every decision committed before it.
+        // A ticket whose channel had no rule at this point is not routed at
+        // all, so it never reads routing state without the lock; it counts
+        // as created before a rule set concurrently.
+        routing::lock_account(c, account).await?;
+    }
+    let mut properties = input.properties;
+    let visitor_contact = match input.visitor_token {
+        Some(token) => {
+            let token = token.trim().to_owned();
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT contact_id FROM contact_visitor_tokens WHERE account_id = $1 AND token = $2",
+            )
+            .bind(account.0)
+            .bind(&token)
+            .fetch_optional(&mut *c)
+            .await?;
+            properties.insert("visitor_token".into(), serde_json::Value::String(token));
+            known.map(ContactId)
+        }
+        None => None,
+    };
+    let contact_id = match (visitor_contact, input.contact) {
+        (Some(known), _) => Some(known),
+        (None, Some(who)) => Some(resolve_contact(c, now, account, who).await?),
+        (None, None) => None,
+    };
+    let mut ticket = Ticket {
+        id: TicketId(0),
+        subject: input.subject.into(),
+        content: input.content,
+        channel_id: input.channel_id,
+        source,
+        ticket_type: TicketType::from(source),
+        status: Status::Open,
+        stage: Stage::New,
+        priority: input.priority,
+        owner: Owner::default(),
+        assigned_at: None,
+        contact_id,
+        properties,
+        first_reply_at: None,
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tickets (account_id, subject, content, channel_id, source, type, status, stage, priority,
+            contact_id, properties, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+         RETURNING id",
+    )
+    .bind(account.0)
+    .bind(&ticket.subject)
+    .bind(&ticket.content)
+    .bind(ticket.channel_id.map(|c| c.0))
+    .bind(ticket.source.as_str())
+    .bind(ticket.ticket_type.as_str())
+    .bind(ticket.status.as_str())
+    .bind(ticket.stage.as_str())
+    .bind(ticket.priority.as_str())
+    .bind(ticket.contact_id.map(|c| c.0))
+    .bind(serde_json::to_string(&ticket.properties).map_err(backend)?)
+    .bind(rows::ms(now))
+    .fetch_one(&mut *c)
+    .await?;
+    ticket.id = TicketId(id);
+    let created = HistoryEvent::Created {
+        source,
+        owner: ticket.owner,
+    };
+    record(c, account, ticket.id, now, actor, &created).await?;
+    if let Some(idem) = idempotency {
+        // Cannot clash while we hold the key's lock; mapped all the same.
+        sqlx::query(
+            "INSERT INTO idempotency_keys (account_id, key, fingerprint, ticket_id, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(account.0)
+        .bind(&idem.key)
+        .bind(&idem.fingerprint)
+        .bind(ticket.id.0)
+        .bind(rows::ms(now))
+        .execute(&mut *c)
+        .await
+        .map_err(|e| unique(e, "Idempotency-Key", "this key is being used"))?;
+    }
+    if routed {
+        // Routing is inline: the 201 already carries the chosen owner.
+        routing::route(c, now, account, &mut ticket, "created", rng).await?;
+    }
+    Ok(Created {
+        value: ticket,
+        created: true,
+    })
+}
+
+/// One ticket.
+pub async fn get(c: &mut PgConnection, account: AccountId, id: TicketId) -> Result<Ticket> {
+    let sql = format!(
+        "SELECT {} FROM tickets WHERE id = $1 AND account_id = $2",
+        rows::TICKET_COLUMNS
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.0)
+        .bind(account.0)
+        .fetch_optional(&mut *c)
+        .await
+        .or_not_found("ticket")?;
+    rows::ticket(&row)
+}
+
+/// A bind parameter of a dynamically built query.
+enum Arg {
+    Int(i64),
+    Text(&'static str),
+}
+
+/// Tickets, newest first, by view and filters (see [`TicketQuery`]).
+pub async fn list(
+    c: &mut PgConnection,
+    account: AccountId,
+    caller: UserId,
+    q: &TicketQuery,
+) -> Result<Page<Ticket>> {
+    let mut sql = format!(
+        "SELECT {} FROM tickets WHERE account_id = $1",
+        rows::TICKET_COLUMNS
+    );
+    let mut args = vec![Arg::Int(account.0)];
+    // `clause` holds at most one `?`, numbered here as the next parameter.
+    let mut and = |clause: &str, arg: Option<Arg>| {
+        sql.push_str(" AND ");
+        match arg {
+            Some(arg) => {
+                args.push(arg);
+                sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+            }
+            None => sql.push_str(clause),
+        }
+    };
+    const MY_TEAMS: &str = "owner_team_id IN (SELECT team_id FROM team_members WHERE user_id = ?)";
+    match q.view {
+        None => {}
+        Some(View::Unassigned) => and("status = 'open' AND owner_user_id IS NULL", None),
+        Some(View::Mine) => and(
+            "status = 'open' AND owner_user_id = ?",
+            Some(Arg::Int(caller.0)),
+        ),
+        Some(View::TeamUnassigned) => and(
+            &format!("status = 'open' AND owner_user_id IS NULL AND {MY_TEAMS}"),
+            Some(Arg::Int(caller.0)),
+        ),
+        Some(View::TeamOpen) => and(
+            &format!("status = 'open' AND {MY_TEAMS}"),
+            Some(Arg::Int(caller.0)),
+        ),
+        Some(View::Open) => and("status = 'open'", None),
+        Some(View::Closed) => and("status = 'closed'", None),
+    }
+    if let Some(v) = q.channel_id {
+        and("channel_id = ?", Some(Arg::Int(v.0)));
+    }
+    if let Some(v) = q.ticket_type {
+        and("type = ?", Some(Arg::Text(v.as_str())));
+    }
+    if let Some(v) = q.owner_user_id {
+        and("owner_user_id = ?", Some(Arg::Int(v.0)));
+    }
+    if let Some(v) = q.team_id {
+        and("owner_team_id = ?", Some(Arg::Int(v.0)));
+    }
+    if let Some(v) = q.priority {
+        and("priority = ?", Some(Arg::Text(v.as_str())));
+    }
+    and("id < ?", Some(Arg::Int(q.cursor.unwrap_or(i64::MAX))));
+    args.push(Arg::Int(i64::from(q.limit) + 1));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+    let mut query = sqlx::query(&sql);
+    for arg in args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+        };
+    }
+    let found = query.fetch_all(&mut *c).await?;
+    let items = found.iter().map(rows::ticket).collect::<Result<Vec<_>>>()?;
+    Ok(crate::paginate(items, q.limit, |t| t.id.0))
+}
+
+/// Writes every mutable column of `t` back, and keeps the owners' open and
+/// load counters in step with the change (see `routing::adjust_counters`).
+/// The caller holds the account's routing lock.
+pub(super) async fn save(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+) -> Result<()> {
+    let load_counted = routing::adjust_counters(c, now, account, t).await?;
+    sqlx::query(
+        "UPDATE tickets SET subject = $1, content = $2, status = $3, stage = $4, priority = $5, owner_user_id = $6,
+            owner_team_id = $7, assigned_at = $8, contact_id = $9, properties = $10, first_reply_at = $11,
+            updated_at = $12, closed_at = $13, load_counted = $16
+         WHERE id = $14 AND account_id = $15",
+    )
+    .bind(&t.subject)
+    .bind(&t.content)
+    .bind(t.status.as_str())
+    .bind(t.stage.as_str())
+    .bind(t.priority.as_str())
+    .bind(t.owner.user_id.map(|u| u.0))
+    .bind(t.owner.team_id.map(|u| u.0))
+    .bind(t.assigned_at.map(rows::ms))
+    .bind(t.contact_id.map(|u| u.0))
+    .bind(serde_json::to_string(&t.properties).map_err(backend)?)
+    .bind(t.first_reply_at.map(rows::ms))
+    .bind(rows::ms(t.updated_at))
+    .bind(t.closed_at.map(rows::ms))
+    .bind(t.id.0)
+    .bind(account.0)
+    .bind(i32::from(load_counted))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Applies a status/stage pair, keeping `closed_at` in step, and records it.
+async fn move_status(
+    c: &mut PgConnection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: (Status, Stage),
+    now: Timestamp,
+    actor: Actor,
+) -> Result<()> {
+    if (t.status, t.stage) == to {
+        return Ok(());
+    }
+    let event = HistoryEvent::StatusChanged {
+        from_status: t.status,
+        from_stage: t.stage,
+        to_status: to.0,
+        to_stage: to.1,
+    };
+    t.closed_at = match (t.status, to.0) {
+        (Status::Open, Status::Closed) => Some(now),
+        (_, Status::Open) => None,
+        _ => t.closed_at,
+    };
+    (t.status, t.stage) = to;
+    record(c, account, t.id, now, actor, &event).await
+}
+
+/// Gives the ticket a new owner and records why.
+pub(super) async fn move_owner(
+    c: &mut PgConnection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: Owner,
+    now: Timestamp,
+    actor: Actor,
+    reason: &str,
+) -> Result<()> {
+    if t.owner == to {
+        return Ok(());
+    }
+    if let Some(user) = to.user_id {
+        directory::ensure_exists(c, "users", account, user.0, "user_id").await?;
+    }
+    if let Some(team) = to.team_id {
+        directory::ensure_exists(c, "teams", account, team.0, "team_id").await?;
+    }
+    let event = HistoryEvent::OwnerChanged {
+        from: t.owner,
+        to,
+        reason: reason.into(),
+    };
+    if to.user_id != t.owner.user_id {
+        t.assigned_at = to.user_id.map(|_| now);
+        if let Some(user) = to.user_id {
+            // Round robin and load balancing break ties by the longest wait.
+            sqlx::query("UPDATE users SET last_assigned_at = $1 WHERE id = $2 AND account_id = $3")
+                .bind(rows::ms(now))
+                .bind(user.0)
+                .bind(account.0)
+                .execute(&mut *c)
+                .await?;
+        }
+    }
+    t.owner = to;
+    record(c, account, t.id, now, actor, &event).await
+}
+
+/// Changes a ticket's fields, status or stage (see `Store::update_ticket`).
+/// The caller holds the account's routing lock.
+pub async fn update(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+    patch: TicketPatch,
+    actor: Actor,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<Ticket> {
+    let mut t = get(c, account, id).await?;
+    let mut fields = Vec::new();
+    if let Some(v) = patch.subject {
+        t.subject = v.into();
+        fields.push("subject".to_owned());
+    }
+    if let Some(v) = patch.content {
+        t.content = v;
+        fields.push("content".to_owned());
+    }
+    if let Some(v) = patch.priority {
+        t.priority = v;
+        fields.push("priority".to_owned());
+    }
+    if let Some(props) = patch.properties {
+        for (key, value) in props {
+            if value.is_null() {
+                t.properties.remove(&key);
+            } else {
+                t.properties.insert(key, value);
+            }
+        }
+        fields.push("properties".to_owned());
+    }
+    if let Some(v) = patch.contact_id {
+        if let Some(contact) = v {
+            directory::ensure_exists(c, "contacts", account, contact.0, "contact_id").await?;
+        }
+        t.contact_id = v;
+        fields.push("contact_id".to_owned());
+    }
+    if !fields.is_empty() {
+        let event = HistoryEvent::Updated { fields };
+        record(c, account, id, now, actor, &event).await?;
+    }
+    // Validated after the field changes were recorded, as on SQLite; an
+    // error rolls the whole transaction back either way.
+    let to = triage::change_status((t.status, t.stage), patch.status, patch.stage)?;
+    let closing = t.status == Status::Open && to.0 == Status::Closed;
+    move_status(c, account, &mut t, to, now, actor).await?;
+    t.updated_at = now;
+    save(c, now, account, &t).await?;
+    if closing {
+        // The owner dropped below a capacity limit, maybe.
+        routing::drain_waiting(c, now, account, rng).await?;
+    }
+    get(c, account, id).await
+}
+
+/// Assigns, reassigns or unassigns by hand (see `Store::set_owner`). The
+/// caller holds the account's routing lock.
+pub async fn set_owner(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+    requested: Owner,
+    actor: Actor,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<Ticket> {
+    let mut t = get(c, account, id).await?;
+    let user = match requested.user_id {
+        Some(u) => Some(
+            directory::get_user(c, account, u)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound(_) => {
+                        DomainError::invalid("user_id", format!("no such user: {u}")).into()
+                    }
+                    e => e,
+                })?,
+        ),
+        None => None,
+    };
+    let to = triage::manual_owner(requested, t.owner, user.as_ref());
+    let before = t.owner;
+    move_owner(c, account, &mut t, to, now, actor, "manual").await?;
+    // Someone else gave you a ticket: you are told.
+    if let Some(user) = to
+        .user_id
+        .filter(|u| Some(*u) != before.user_id && actor != (Actor::User { user_id: *u }))
+    {
+        routing::notify(c, now, account, user, id, "assigned").await?;
+    }
+    t.updated_at = now;
+    save(c, now, account, &t).await?;
+    // A hand assignment takes the ticket out of the waiting queue, and may
+    // free capacity for waiting tickets.
+    sqlx::query("UPDATE tickets SET waiting = 0 WHERE id = $1 AND account_id = $2")
+        .bind(id.0)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+    routing::drain_waiting(c, now, account, rng).await?;
+    get(c, account, id).await
+}
+
+/// Adds a message (see `Store::add_message`). The caller holds the account's
+/// routing lock: a reply can make its author the owner.
+pub async fn add_message(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+    m: NewMessage,
+) -> Result<(Message, Ticket)> {
+    let mut t = get(c, account, id).await?;
+    let message_id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (account_id, ticket_id, kind, author, body, external_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(account.0)
+    .bind(id.0)
+    .bind(m.kind.as_str())
+    .bind(serde_json::to_string(&m.author).map_err(backend)?)
+    .bind(&m.body)
+    .bind(&m.external_id)
+    .bind(rows::ms(now))
+    .fetch_one(&mut *c)
+    .await?;
+    let message = Message {
+        id: MessageId(message_id),
+        ticket_id: id,
+        kind: m.kind,
+        author: m.author,
+        body: m.body,
+        external_id: m.external_id,
+        created_at: now,
+    };
+    let added = HistoryEvent::MessageAdded {
+        message_id: message.id,
+        kind: m.kind,
+    };
+    record(c, account, id, now, m.author, &added).await?;
+    if let Actor::User { user_id } = m.author {
+        let author = directory::get_user(c, account, user_id).await?;
+        if let Some(to) = triage::owner_after_message(t.owner, m.kind, &author) {
+            move_owner(c, account, &mut t, to, now, m.author, "reply").await?;
+        }
+    }
+    if m.kind == MessageKind::Reply && t.first_reply_at.is_none() {
+        t.first_reply_at = Some(now);
+    }
+    let to = triage::stage_after_message(t.status, t.stage, m.kind);
+    move_status(c, account, &mut t, to, now, m.author).await?;
+    t.updated_at = now;
+    save(c, now, account, &t).await?;
+    Ok((message, t))
+}
+
+/// A ticket's conversation, oldest first.
+pub async fn messages(
+    c: &mut PgConnection,
+    account: AccountId,
+    id: TicketId,
+) -> Result<Vec<Message>> {
+    get(c, account, id).await?;
+    let sql = format!(
+        "SELECT {} FROM messages WHERE ticket_id = $1 AND account_id = $2 ORDER BY id",
+        rows::MESSAGE_COLUMNS
+    );
+    let found = sqlx::query(&sql)
+        .bind(id.0)
+        .bind(account.0)
+        .fetch_all(&mut *c)
+        .await?;
+    found.iter().map(rows::message).collect()
+}
+
+/// A ticket's history, oldest first.
+pub async fn history(
+    c: &mut PgConnection,
+    account: AccountId,
+    id: TicketId,
+) -> Result<Vec<HistoryEntry>> {
+    get(c, account, id).await?;
+    let found = sqlx::query(
+        "SELECT id, ticket_id, at, actor, event FROM ticket_history WHERE ticket_id = $1 AND account_id = $2 ORDER BY id",
+    )
+    .bind(id.0)
+    .bind(account.0)
+    .fetch_all(&mut *c)
+    .await?;
+    found.iter().map(rows::history).collect()
+}
