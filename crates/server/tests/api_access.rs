@@ -1,13 +1,13 @@
 //! The REST API over real HTTP: authentication, roles, account isolation,
 //! configuration round trips, operational endpoints.
 
+#[macro_use]
 mod common;
 
 use common::{TestApp, assert_problem, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-#[tokio::test]
 async fn requests_without_a_valid_token_get_401() {
     let app = spawn_app().await;
     for token in [None, Some("sb_not-a-real-token"), Some("garbage")] {
@@ -24,7 +24,6 @@ async fn requests_without_a_valid_token_get_401() {
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 }
 
-#[tokio::test]
 async fn agents_triage_but_cannot_change_configuration() {
     let app = spawn_app().await;
     let (_, agent) = app.user("Ana", "agent", json!({})).await;
@@ -82,7 +81,6 @@ async fn agents_triage_but_cannot_change_configuration() {
     );
 }
 
-#[tokio::test]
 async fn only_super_admins_manage_admins() {
     let app = spawn_app().await;
     let (admin_id, admin) = app.user("Adam", "admin", json!({})).await;
@@ -188,7 +186,6 @@ async fn only_super_admins_manage_admins() {
     );
 }
 
-#[tokio::test]
 async fn another_account_sees_404_not_403() {
     let app = spawn_app().await;
     let (_, _, other) = switchboard_server::setup::create_account(
@@ -283,7 +280,6 @@ async fn another_account_sees_404_not_403() {
     );
 }
 
-#[tokio::test]
 async fn configuration_round_trips_through_the_api() {
     let app = spawn_app().await;
     let (_, skill) = app
@@ -369,7 +365,6 @@ async fn configuration_round_trips_through_the_api() {
     );
 }
 
-#[tokio::test]
 async fn operational_endpoints_and_openapi() {
     let app = spawn_app().await;
     let get = |p: &'static str| app.client.get(format!("{}{p}", app.base)).send();
@@ -402,7 +397,6 @@ async fn operational_endpoints_and_openapi() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
-#[tokio::test]
 async fn the_demo_help_desk_is_seeded_once() {
     let app = spawn_app().await;
     assert!(
@@ -438,7 +432,6 @@ async fn the_demo_help_desk_is_seeded_once() {
     assert_eq!(teams["items"].as_array().unwrap().len(), 2);
 }
 
-#[tokio::test]
 async fn deactivating_a_user_revokes_their_tokens_at_once() {
     let app = spawn_app().await;
     let (ana_id, ana) = app.user("Ana", "agent", json!({})).await;
@@ -464,7 +457,6 @@ async fn deactivating_a_user_revokes_their_tokens_at_once() {
     );
 }
 
-#[tokio::test]
 async fn review_fixes_hold() {
     let app = spawn_app().await;
     let (_, admin) = app.user("Adam", "admin", json!({})).await;
@@ -599,3 +591,15 @@ async fn review_fixes_hold() {
         None,
     );
 }
+
+on_both_backends!(
+    requests_without_a_valid_token_get_401,
+    agents_triage_but_cannot_change_configuration,
+    only_super_admins_manage_admins,
+    another_account_sees_404_not_403,
+    configuration_round_trips_through_the_api,
+    operational_endpoints_and_openapi,
+    the_demo_help_desk_is_seeded_once,
+    deactivating_a_user_revokes_their_tokens_at_once,
+    review_fixes_hold,
+);

@@ -1,13 +1,13 @@
 //! The REST API over real HTTP: ticket views, manual triage, replies,
 //! idempotent creation and problem bodies for bad input.
 
+#[macro_use]
 mod common;
 
 use common::{TestApp, assert_problem, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-#[tokio::test]
 async fn views_show_the_right_tickets() {
     let app = spawn_app().await;
     let (_, team) = app
@@ -85,7 +85,6 @@ async fn views_show_the_right_tickets() {
     );
 }
 
-#[tokio::test]
 async fn manual_assign_reassign_and_unassign_are_in_the_history() {
     let app = spawn_app().await;
     let (ana_id, ana) = app.user("Ana", "agent", json!({})).await;
@@ -153,7 +152,6 @@ async fn manual_assign_reassign_and_unassign_are_in_the_history() {
     );
 }
 
-#[tokio::test]
 async fn replying_to_an_unassigned_ticket_makes_the_replier_its_owner() {
     let app = spawn_app().await;
     let (ana_id, ana) = app.user("Ana", "agent", json!({})).await;
@@ -202,7 +200,6 @@ async fn replying_to_an_unassigned_ticket_makes_the_replier_its_owner() {
     );
 }
 
-#[tokio::test]
 async fn an_idempotency_key_makes_retries_return_the_original() {
     let app = spawn_app().await;
     let send = |key: &'static str, body: Value| {
@@ -236,7 +233,6 @@ async fn an_idempotency_key_makes_retries_return_the_original() {
     assert_eq!(problem["field"], "Idempotency-Key");
 }
 
-#[tokio::test]
 async fn bad_input_gets_a_problem_naming_the_field() {
     let app = spawn_app().await;
     let raw = |body: &'static str, content_type: &'static str| {
@@ -387,3 +383,11 @@ async fn bad_input_gets_a_problem_naming_the_field() {
     let (_, all) = app.get("/api/v1/tickets", &app.admin).await;
     assert_eq!(TestApp::ids(&all).len(), 1);
 }
+
+on_both_backends!(
+    views_show_the_right_tickets,
+    manual_assign_reassign_and_unassign_are_in_the_history,
+    replying_to_an_unassigned_ticket_makes_the_replier_its_owner,
+    an_idempotency_key_makes_retries_return_the_original,
+    bad_input_gets_a_problem_naming_the_field,
+);

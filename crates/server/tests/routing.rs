@@ -4,6 +4,7 @@
 //! owner, skills with relaxation, capacity, the waiting queue, rebalance on
 //! away, explanations, and 1,000 concurrent creates.
 
+#[macro_use]
 mod common;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -93,7 +94,6 @@ async fn no_drift(app: &TestApp) {
     );
 }
 
-#[tokio::test]
 async fn load_balanced_routes_inline_to_main_team_members_and_explains() {
     let (app, _) = app_at(FRIDAY).await;
     let (_, team) = app
@@ -145,7 +145,6 @@ async fn load_balanced_routes_inline_to_main_team_members_and_explains() {
     no_drift(&app).await;
 }
 
-#[tokio::test]
 async fn round_robin_gives_everyone_one_before_anyone_a_second() {
     let (app, _) = app_at(FRIDAY).await;
     let users = agents(&app, &["Ana", "Bob", "Cy"]).await;
@@ -168,7 +167,6 @@ async fn round_robin_gives_everyone_one_before_anyone_a_second() {
     }
 }
 
-#[tokio::test]
 async fn random_reaches_every_eligible_user() {
     let (app, _) = app_at(FRIDAY).await;
     let users = agents(&app, &["Ana", "Bob", "Cy"]).await;
@@ -185,7 +183,6 @@ async fn random_reaches_every_eligible_user() {
     assert_eq!(got.into_iter().collect::<Vec<_>>(), users);
 }
 
-#[tokio::test]
 async fn working_hours_follow_the_users_zone_across_dst() {
     let (app, clock) = app_at("2026-03-27T08:30:00Z").await; // Friday 09:30 in Paris (CET)
     let (ana, _) = app
@@ -241,7 +238,6 @@ async fn working_hours_follow_the_users_zone_across_dst() {
     );
 }
 
-#[tokio::test]
 async fn out_of_office_manual_away_and_seats_are_verdicts() {
     let (app, _) = app_at(FRIDAY).await;
     let (ooo, ooo_token) = app.user("Olga", "agent", json!({})).await;
@@ -323,7 +319,6 @@ async fn out_of_office_manual_away_and_seats_are_verdicts() {
     assert_eq!(state["now"]["status"], "away");
 }
 
-#[tokio::test]
 async fn team_only_shows_in_the_team_views() {
     let (app, _) = app_at(FRIDAY).await;
     let (_, team) = app
@@ -384,7 +379,6 @@ async fn team_only_shows_in_the_team_views() {
     );
 }
 
-#[tokio::test]
 async fn contact_owner_needs_a_known_visitor_on_forms() {
     let (app, _) = app_at(FRIDAY).await;
     let (ana, ana_token) = app.user("Ana", "agent", json!({})).await;
@@ -461,7 +455,6 @@ async fn contact_owner_needs_a_known_visitor_on_forms() {
     );
 }
 
-#[tokio::test]
 async fn optional_skills_relax_after_the_configured_wait() {
     let (app, clock) = app_at(FRIDAY).await;
     let (_, skills) = app.get("/api/v1/skills", &app.admin).await;
@@ -500,7 +493,6 @@ async fn optional_skills_relax_after_the_configured_wait() {
     );
 }
 
-#[tokio::test]
 async fn capacity_limits_skip_full_users_but_not_manual_assignment() {
     let (app, _) = app_at(FRIDAY).await;
     let (ana, _) = app
@@ -544,7 +536,6 @@ async fn capacity_limits_skip_full_users_but_not_manual_assignment() {
     no_drift(&app).await;
 }
 
-#[tokio::test]
 async fn the_waiting_queue_drains_when_someone_comes_back() {
     let (app, clock) = app_at(FRIDAY).await;
     let (ana, ana_token) = app.user("Ana", "agent", json!({})).await;
@@ -619,7 +610,6 @@ async fn the_waiting_queue_drains_when_someone_comes_back() {
     no_drift(&app).await;
 }
 
-#[tokio::test]
 async fn rebalance_on_away_reroutes_unanswered_tickets() {
     let (app, _) = app_at(FRIDAY).await;
     let (ana, ana_token) = app.user("Ana", "agent", json!({})).await;
@@ -661,7 +651,6 @@ async fn rebalance_on_away_reroutes_unanswered_tickets() {
     no_drift(&app).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_concurrent_creates_balance_within_one() {
     let (app, _) = app_at(FRIDAY).await;
     let mut users = Vec::new();
@@ -700,7 +689,6 @@ async fn a_thousand_concurrent_creates_balance_within_one() {
     let _ = Timestamp::now();
 }
 
-#[tokio::test]
 async fn nobody_and_customer_agent_rules() {
     let (app, _) = app_at(FRIDAY).await;
     let (ana, _) = app.user("Ana", "agent", json!({})).await;
@@ -733,7 +721,6 @@ async fn nobody_and_customer_agent_rules() {
     assert_problem(&app.patch(&format!("/api/v1/channels/{nobody}"), &app.admin, json!({"routing": {"assign_to": "users_and_teams", "fallback": {"assign_to": "nobody"}, "users": [ana]}})).await, 422, Some("routing.fallback"));
 }
 
-#[tokio::test]
 async fn teams_and_channels_keep_office_hours() {
     let (app, _) = app_at(FRIDAY).await;
     let (_, team) = app
@@ -771,7 +758,6 @@ async fn teams_and_channels_keep_office_hours() {
     );
 }
 
-#[tokio::test]
 async fn the_scheduler_follows_shift_starts_and_out_of_office_starts() {
     // Friday 2026-03-27 06:00 UTC is 07:00 in Paris, before Ana's 09:00 shift.
     let (app, clock) = app_at("2026-03-27T06:00:00Z").await;
@@ -845,3 +831,21 @@ async fn the_scheduler_follows_shift_starts_and_out_of_office_starts() {
     assert_eq!(owner(&after), Some(ana));
     no_drift(&app).await;
 }
+
+on_both_backends!(
+    load_balanced_routes_inline_to_main_team_members_and_explains,
+    round_robin_gives_everyone_one_before_anyone_a_second,
+    random_reaches_every_eligible_user,
+    working_hours_follow_the_users_zone_across_dst,
+    out_of_office_manual_away_and_seats_are_verdicts,
+    team_only_shows_in_the_team_views,
+    contact_owner_needs_a_known_visitor_on_forms,
+    optional_skills_relax_after_the_configured_wait,
+    capacity_limits_skip_full_users_but_not_manual_assignment,
+    the_waiting_queue_drains_when_someone_comes_back,
+    rebalance_on_away_reroutes_unanswered_tickets,
+    a_thousand_concurrent_creates_balance_within_one,
+    nobody_and_customer_agent_rules,
+    teams_and_channels_keep_office_hours,
+    the_scheduler_follows_shift_starts_and_out_of_office_starts,
+);

@@ -2,9 +2,8 @@
 //! database, with one account and its super admin's token; helpers send
 //! JSON and return status and body.
 //!
-//! The backend is SQLite (a file in a temporary directory) unless
-//! `SWITCHBOARD_TEST_BACKEND=postgres`, which runs the same tests on a fresh
-//! schema of the test PostgreSQL (CI runs both).
+//! Every test runs twice ([`on_both_backends!`]): on SQLite (a file in a
+//! temporary directory) and on a fresh schema of the test PostgreSQL.
 
 #![allow(dead_code)]
 
@@ -15,6 +14,47 @@ use serde_json::{Value, json};
 use switchboard_domain::SystemClock;
 use switchboard_server::{AppState, setup};
 use switchboard_store::{PgStore, SqliteStore, Store, postgres::testing::TestDatabase};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    /// The backend of the test running in this task (set by
+    /// [`on_both_backends!`]); `spawn_app` reads it.
+    pub static BACKEND: Backend;
+}
+
+/// Turns each listed `async fn name()` into two tests, `sqlite::name` and
+/// `postgres::name`: the same HTTP test on both backends. The PostgreSQL
+/// variant is skipped when the test server is unreachable, except under
+/// `CI=true`, where it fails.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                crate::common::BACKEND
+                    .scope(crate::common::Backend::Sqlite, super::$name())
+                    .await
+            }
+        )*}
+        mod postgres {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if !switchboard_store::postgres::testing::available().await {
+                    return;
+                }
+                crate::common::BACKEND
+                    .scope(crate::common::Backend::Postgres, super::$name())
+                    .await
+            }
+        )*}
+    };
+}
 
 pub struct TestApp {
     pub base: String,
@@ -34,19 +74,21 @@ pub async fn spawn_app() -> TestApp {
 /// and a seeded random source.
 pub async fn spawn_app_with_clock(clock: Arc<dyn switchboard_domain::Clock>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let (store, db): (Arc<dyn Store>, _) =
-        if std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() == Ok("postgres") {
-            let db = TestDatabase::create()
-                .await
-                .expect("SWITCHBOARD_TEST_BACKEND=postgres needs the test PostgreSQL");
-            let store = PgStore::connect(&db.url, clock).await.unwrap().with_seed(42);
-            (Arc::new(store), Some(db))
-        } else {
-            let store = SqliteStore::open(&dir.path().join("test.db"), clock)
-                .unwrap()
-                .with_seed(42);
-            (Arc::new(store), None)
-        };
+    let (store, db): (Arc<dyn Store>, _) = if BACKEND.try_with(|b| *b) == Ok(Backend::Postgres) {
+        let db = TestDatabase::create()
+            .await
+            .expect("the test PostgreSQL is reachable");
+        let store = PgStore::connect(&db.url, clock)
+            .await
+            .unwrap()
+            .with_seed(42);
+        (Arc::new(store), Some(db))
+    } else {
+        let store = SqliteStore::open(&dir.path().join("test.db"), clock)
+            .unwrap()
+            .with_seed(42);
+        (Arc::new(store), None)
+    };
     let (_, _, admin) =
         setup::create_account(store.as_ref(), "Acme", "Admin", "admin@acme.example")
             .await

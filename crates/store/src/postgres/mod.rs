@@ -22,8 +22,8 @@ mod directory;
 mod routing;
 mod rows;
 mod schema;
-mod tickets;
 pub mod testing;
+mod tickets;
 
 use std::sync::{Arc, Mutex};
 
@@ -103,7 +103,11 @@ macro_rules! transaction {
     ($store:expr, |$c:ident, $now:ident| $body:expr) => {{
         let mut attempt = 0u32;
         loop {
-            let mut tx = $store.pool.begin().await.map_err($crate::postgres::backend)?;
+            let mut tx = $store
+                .pool
+                .begin()
+                .await
+                .map_err($crate::postgres::backend)?;
             let $now = $store.now();
             let result: $crate::Result<_> = {
                 let $c: &mut sqlx::PgConnection = &mut tx;
@@ -192,7 +196,7 @@ impl PgStore {
             clock,
             events,
             seeds: Arc::new(Mutex::new(SplitMix(
-                jiff::Timestamp::now().as_nanosecond() as u64,
+                jiff::Timestamp::now().as_nanosecond() as u64
             ))),
         })
     }
@@ -234,8 +238,14 @@ impl Store for PgStore {
         admin_token_hash: String,
     ) -> Result<(Account, User)> {
         transaction!(self, |c, now| {
-            directory::create_account(c, now, name.clone(), admin.clone(), admin_token_hash.clone())
-                .await
+            directory::create_account(
+                c,
+                now,
+                name.clone(),
+                admin.clone(),
+                admin_token_hash.clone(),
+            )
+            .await
         })
     }
 
@@ -453,8 +463,16 @@ impl Store for PgStore {
     ) -> Result<Ticket> {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
-            tickets::update(c, now, account, id, patch.clone(), actor.clone(), &mut self.rng())
-                .await
+            tickets::update(
+                c,
+                now,
+                account,
+                id,
+                patch.clone(),
+                actor.clone(),
+                &mut self.rng(),
+            )
+            .await
         })
     }
 
@@ -467,8 +485,16 @@ impl Store for PgStore {
     ) -> Result<Ticket> {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
-            tickets::set_owner(c, now, account, id, requested, actor.clone(), &mut self.rng())
-                .await
+            tickets::set_owner(
+                c,
+                now,
+                account,
+                id,
+                requested,
+                actor.clone(),
+                &mut self.rng(),
+            )
+            .await
         })
     }
 

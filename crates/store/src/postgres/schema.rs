@@ -28,12 +28,16 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    let current: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?;
+    let current: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(backend)?;
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
             .bind(index as i64 + 1)
             .execute(&mut *tx)

@@ -15,6 +15,18 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// Whether the test server can be reached: `false` (with a message) outside
+/// CI when it cannot; panics under `CI=true`.
+pub async fn available() -> bool {
+    match TestDatabase::connect_admin().await {
+        Some(c) => {
+            let _ = c.close().await;
+            true
+        }
+        None => false,
+    }
+}
+
 /// A schema of its own on the test server; dropped (with everything in it)
 /// when this value is dropped.
 pub struct TestDatabase {
@@ -30,16 +42,7 @@ impl TestDatabase {
     /// panics under `CI=true`.
     pub async fn create() -> Option<Self> {
         let server = server_url();
-        let mut admin = match PgConnection::connect(&server).await {
-            Ok(c) => c,
-            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("PostgreSQL is required under CI=true, and {server} failed: {e}")
-            }
-            Err(e) => {
-                eprintln!("skipping: PostgreSQL at {server} is unreachable ({e})");
-                return None;
-            }
-        };
+        let mut admin = Self::connect_admin().await?;
         let schema = format!(
             "sbt_{}_{}",
             std::process::id(),
@@ -54,6 +57,22 @@ impl TestDatabase {
         let sep = if server.contains('?') { '&' } else { '?' };
         let url = format!("{server}{sep}options=-c%20search_path%3D{schema}");
         Some(Self { url, schema })
+    }
+}
+
+impl TestDatabase {
+    async fn connect_admin() -> Option<PgConnection> {
+        let server = server_url();
+        match PgConnection::connect(&server).await {
+            Ok(c) => Some(c),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL is required under CI=true, and {server} failed: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping: PostgreSQL at {server} is unreachable ({e})");
+                None
+            }
+        }
     }
 }
 

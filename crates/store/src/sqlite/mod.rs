@@ -182,9 +182,7 @@ impl SqliteStore {
     async fn write_routed<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, jiff::Timestamp, &mut crate::SplitMix) -> Result<T>
-            + Send
-            + 'static,
+        F: FnOnce(&Connection, jiff::Timestamp, &mut crate::SplitMix) -> Result<T> + Send + 'static,
     {
         let rng = self.rng.clone();
         self.write(move |c, now| {
