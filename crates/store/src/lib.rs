@@ -7,6 +7,7 @@
 //!   connections serves reads. WAL mode, `synchronous=FULL`.
 //! - [`postgres`]: the backend for several nodes on one PostgreSQL (sqlx);
 //!   routing writes of an account are serialised by an advisory lock.
+//! - [`migrate`]: copying an SQLite database into an empty PostgreSQL one.
 //! - [`conformance`]: the behaviour every backend must show, as async test
 //!   functions, and [`conformance_tests!`] to run them all against one backend.
 //!
@@ -19,6 +20,7 @@
 //!   `switchboard_domain::triage`.
 
 pub mod conformance;
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 

@@ -33,6 +33,16 @@ enum Command {
     /// Manages accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Copies an SQLite database into an empty PostgreSQL database (stop the
+    /// server first).
+    MigrateData {
+        /// The SQLite database: `sqlite://PATH` or a path.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database: `postgres://...` (it must hold no account).
+        #[arg(long, hide_env_values = true)]
+        to: String,
+    },
 }
 
 /// Where the data is.
@@ -108,6 +118,7 @@ fn main() -> anyhow::Result<()> {
             let config = config::merge(file, storage.data_dir, None, storage.database, None);
             runtime.block_on(create_account(config, &name, &admin_name, &admin_email))
         }
+        Command::MigrateData { from, to } => runtime.block_on(migrate_data(from, to)),
     }
 }
 
@@ -230,5 +241,23 @@ async fn create_account(
         account.id, account.name, admin.id, admin.email
     );
     println!("API token (shown once): {token}");
+    Ok(())
+}
+
+async fn migrate_data(from: String, to: String) -> anyhow::Result<()> {
+    let config::Backend::Sqlite(path) = config::DatabaseUrl::from(from).backend()? else {
+        anyhow::bail!("--from must be an SQLite database (sqlite://PATH or a path)");
+    };
+    let target = config::DatabaseUrl::from(to);
+    let config::Backend::Postgres(url) = target.backend()? else {
+        anyhow::bail!("--to must be a postgres:// URL");
+    };
+    let copied = switchboard_store::migrate::sqlite_to_postgres(&path, &url)
+        .await
+        .with_context(|| format!("cannot migrate {} to {target:?}", path.display()))?;
+    for (table, rows) in copied {
+        println!("{table}: {rows} rows");
+    }
+    println!("Copied {} into {target:?}.", path.display());
     Ok(())
 }

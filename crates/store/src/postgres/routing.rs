@@ -565,13 +565,10 @@ async fn rebalance_away(
     let mut ids = Vec::new();
     for row in &found {
         let routing: String = rows::get(row, 1)?;
-        let flag = serde_json::from_str::<serde_json::Value>(&routing)
-            .ok()
-            .and_then(|v| v.get("rebalance_on_away").cloned());
+        let rule = serde_json::from_str::<serde_json::Value>(&routing).unwrap_or_default();
         // SQLite's `json_extract(...) = 1` is true for `true` and for `1`.
-        if matches!(&flag, Some(serde_json::Value::Bool(true)))
-            || flag.as_ref().and_then(serde_json::Value::as_f64) == Some(1.0)
-        {
+        let flag = &rule["rebalance_on_away"];
+        if flag == true || flag.as_f64() == Some(1.0) {
             ids.push(rows::get::<i64>(row, 0)?);
         }
     }
@@ -674,7 +671,9 @@ async fn claim_due(
 }
 
 /// Claims one due job (FOR UPDATE SKIP LOCKED), runs it and deletes it;
-/// `false` when no job is due.
+/// `false` when no job is due. (Also `true`, without running anything, in
+/// the rare case below where another node finished the account's due jobs
+/// while we waited for its lock: the caller should look again.)
 ///
 /// Exactly once across nodes: the job's row stays locked from the claim to
 /// the commit (other schedulers skip it), and the delete commits with the
@@ -781,7 +780,7 @@ pub async fn counter_drift(
     account: AccountId,
 ) -> Result<Vec<String>> {
     let since = rows::ms(now - LOAD_WINDOW);
-    let found = sqlx::query(
+    let found: Vec<(i64, String, i64, i64, i64, i64)> = sqlx::query_as(
         "WITH actual AS (
             SELECT owner_user_id AS user_id, type, count(*) AS open_count,
                    sum(CASE WHEN assigned_at > $2 THEN 1 ELSE 0 END)::BIGINT AS load_count
@@ -797,11 +796,7 @@ pub async fn counter_drift(
     .fetch_all(&mut *c)
     .await?;
     let mut drift = Vec::new();
-    for r in &found {
-        let user: i64 = rows::get(r, 0)?;
-        let ty: String = rows::get(r, 1)?;
-        let [open_k, open_a, load_k, load_a] = [2, 3, 4, 5].map(|i| rows::get::<i64>(r, i));
-        let (open_k, open_a, load_k, load_a) = (open_k?, open_a?, load_k?, load_a?);
+    for (user, ty, open_k, open_a, load_k, load_a) in found {
         if open_k != open_a || load_k != load_a {
             drift.push(format!(
                 "user {user} {ty}: open {open_k} (recount {open_a}), load {load_k} (recount {load_a})"

@@ -12,7 +12,7 @@
 mod directory;
 mod routing;
 mod rows;
-mod schema;
+pub(crate) mod schema;
 mod tickets;
 mod writer;
 
