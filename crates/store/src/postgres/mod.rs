@@ -128,14 +128,18 @@ macro_rules! transaction {
     }};
 }
 
-/// The `NOTIFY` channel ticket events travel on.
-pub(crate) const EVENTS_CHANNEL: &str = "switchboard_events";
+/// The prefix of the `NOTIFY` channel ticket events travel on. The channel
+/// is this plus the schema (`switchboard_events:public`): notifications are
+/// per database, not per schema, and deployments (or tests) sharing a
+/// database in different schemas must not see each other's events.
+pub(crate) const EVENTS_CHANNEL: &str = "switchboard_events:";
 
 /// Forwards every ticket event any node commits to this node's subscribers.
 /// `NOTIFY` is transactional, so an event arrives only once its change is
 /// committed, on every node, in commit order. If the connection drops,
 /// `PgListener` reconnects and listens again; events committed meanwhile
-/// are lost to this node, so subscribers are told to re-read (a lag).
+/// are lost to this node's clients (logged as a warning), which is why
+/// clients treat events as hints to re-read, never as the record.
 async fn listen(
     mut listener: sqlx::postgres::PgListener,
     events: tokio::sync::broadcast::Sender<crate::TicketEvent>,
@@ -150,10 +154,9 @@ async fn listen(
             },
             Ok(None) => tracing::warn!("event listener reconnected; events may have been missed"),
             Err(e) => {
-                // Pool closed (shutdown) or a persistent failure: retry slowly.
                 tracing::warn!(error = %e, "event listener failed");
-                if events.receiver_count() == 0 && listener_closed(&e) {
-                    return;
+                if matches!(e, sqlx::Error::PoolClosed) {
+                    return; // the store was closed
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
@@ -161,13 +164,9 @@ async fn listen(
     }
 }
 
-fn listener_closed(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolClosed)
-}
-
 /// Publishes `event` to every node when the transaction on `c` commits.
 pub(crate) async fn publish(c: &mut sqlx::PgConnection, event: &crate::TicketEvent) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
+    sqlx::query("SELECT pg_notify($1 || current_schema(), $2)")
         .bind(EVENTS_CHANNEL)
         .bind(serde_json::to_string(event).map_err(backend)?)
         .execute(&mut *c)
@@ -189,7 +188,14 @@ impl PgStore {
         let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
             .await
             .map_err(backend)?;
-        listener.listen(EVENTS_CHANNEL).await.map_err(backend)?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(backend)?;
+        listener
+            .listen(&format!("{EVENTS_CHANNEL}{schema}"))
+            .await
+            .map_err(backend)?;
         tokio::spawn(listen(listener, events.clone()));
         Ok(Self {
             pool,
@@ -432,7 +438,7 @@ impl Store for PgStore {
                 account,
                 input.clone(),
                 idempotency.clone(),
-                actor.clone(),
+                actor,
                 &mut self.rng(),
             )
             .await
@@ -469,7 +475,7 @@ impl Store for PgStore {
                 account,
                 id,
                 patch.clone(),
-                actor.clone(),
+                actor,
                 &mut self.rng(),
             )
             .await
@@ -491,7 +497,7 @@ impl Store for PgStore {
                 account,
                 id,
                 requested,
-                actor.clone(),
+                actor,
                 &mut self.rng(),
             )
             .await
