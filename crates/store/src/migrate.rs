@@ -46,32 +46,35 @@ pub type Copied = Vec<(&'static str, u64)>;
 /// no account.
 pub async fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Copied> {
     if !from.exists() {
-        return Err(StoreError::Invalid(switchboard_domain::DomainError::invalid(
-            "from",
-            format!("no SQLite database at {}", from.display()),
-        )));
+        return Err(StoreError::Invalid(
+            switchboard_domain::DomainError::invalid(
+                "from",
+                format!("no SQLite database at {}", from.display()),
+            ),
+        ));
     }
     {
         // Bring the source to the latest schema, so its columns match.
         let mut conn = Connection::open(from).map_err(backend)?;
         crate::sqlite::schema::migrate(&mut conn)?;
     }
-    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(backend)?;
+    let source =
+        Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
     // Migrate the target through the store, then copy on one connection.
-    let store = crate::PgStore::connect(to, std::sync::Arc::new(switchboard_domain::SystemClock))
-        .await?;
+    let store =
+        crate::PgStore::connect(to, std::sync::Arc::new(switchboard_domain::SystemClock)).await?;
     store.close().await;
     let mut target = PgConnection::connect(to).await.map_err(backend)?;
-    let mut tx = sqlx::Connection::begin(&mut target).await.map_err(backend)?;
+    let mut tx = sqlx::Connection::begin(&mut target)
+        .await
+        .map_err(backend)?;
     let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
         .fetch_one(&mut *tx)
         .await?;
     if accounts > 0 {
         return Err(StoreError::Conflict {
             field: "to",
-            message: "the target database already holds accounts; migrate into an empty one"
-                .into(),
+            message: "the target database already holds accounts; migrate into an empty one".into(),
         });
     }
     let mut copied = Vec::new();

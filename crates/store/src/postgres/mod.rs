@@ -469,16 +469,7 @@ impl Store for PgStore {
     ) -> Result<Ticket> {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
-            tickets::update(
-                c,
-                now,
-                account,
-                id,
-                patch.clone(),
-                actor,
-                &mut self.rng(),
-            )
-            .await
+            tickets::update(c, now, account, id, patch.clone(), actor, &mut self.rng()).await
         })
     }
 
@@ -491,16 +482,7 @@ impl Store for PgStore {
     ) -> Result<Ticket> {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
-            tickets::set_owner(
-                c,
-                now,
-                account,
-                id,
-                requested,
-                actor,
-                &mut self.rng(),
-            )
-            .await
+            tickets::set_owner(c, now, account, id, requested, actor, &mut self.rng()).await
         })
     }
 

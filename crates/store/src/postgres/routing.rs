@@ -187,67 +187,67 @@ pub async fn availability_settings(
     Ok((rows::json(&row, 0)?, rows::value(&row, 1)?))
 }
 
-/// A stored counter as the engine's `u32` (a negative one is drift, and an
-/// error, as on SQLite).
-fn count(row: &sqlx::postgres::PgRow, idx: usize) -> Result<u32> {
-    u32::try_from(rows::get::<i64>(row, idx)?).map_err(backend)
-}
-
-/// One candidate as the engine sees it, or `None` if the user is not in the
-/// account.
-async fn load_candidate(
+/// The candidates among `ids`, sorted by user id, in one statement: a
+/// routed create holds the account's routing lock while this runs, so its
+/// round trips are paid by every decision queued behind it.
+async fn load_candidates(
     c: &mut PgConnection,
     now: Timestamp,
     account: AccountId,
     channel: ChannelId,
     rule: &RoutingRule,
-    user: UserId,
-) -> Result<Option<Candidate>> {
-    // Skills and the round-robin cycle come back in the same row.
-    let row = sqlx::query(
-        "SELECT deactivated, help_desk_seat, time_zone, availability, capacity, last_assigned_at,
+    ids: &[i64],
+) -> Result<Vec<Candidate>> {
+    let rows = sqlx::query(
+        "SELECT u.id, deactivated, help_desk_seat, time_zone, availability, capacity, last_assigned_at,
             (SELECT team_id FROM team_members WHERE user_id = u.id AND main = 1),
             ARRAY(SELECT skill_id FROM user_skills WHERE user_id = u.id),
-            (SELECT last_cycle FROM round_robin WHERE channel_id = $3 AND user_id = u.id)
-         FROM users u WHERE id = $1 AND account_id = $2",
+            (SELECT last_cycle FROM round_robin WHERE channel_id = $3 AND user_id = u.id),
+            ARRAY(SELECT type FROM user_ticket_counts WHERE user_id = u.id ORDER BY type),
+            ARRAY(SELECT open_count FROM user_ticket_counts WHERE user_id = u.id ORDER BY type),
+            ARRAY(SELECT load_count FROM user_ticket_counts WHERE user_id = u.id ORDER BY type)
+         FROM users u WHERE u.id = ANY($1) AND u.account_id = $2 ORDER BY u.id",
     )
-    .bind(user.0)
+    .bind(ids)
     .bind(account.0)
     .bind(channel.0)
-    .fetch_optional(&mut *c)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let settings: AvailabilitySettings = rows::json(&row, 3)?;
-    let tz: TimeZoneName = rows::value(&row, 2)?;
-    let has: Vec<SkillId> = rows::get::<Vec<i64>>(&row, 7)?
-        .into_iter()
-        .map(SkillId)
-        .collect();
-    let mut cand = Candidate {
-        user_id: user,
-        deactivated: rows::flag(&row, 0)?,
-        seated: rows::flag(&row, 1)?,
-        availability: settings.at(&tz.zone(), now),
-        skills: rule.skill_mask(&has),
-        capacity: rows::json(&row, 4)?,
-        open: TypeCounts::default(),
-        load: TypeCounts::default(),
-        last_assigned_at: rows::opt_ts(&row, 5)?,
-        rr_last_cycle: rows::get::<Option<i64>>(&row, 8)?.unwrap_or(0) as u64,
-        main_team_id: rows::get::<Option<i64>>(&row, 6)?.map(TeamId),
-    };
-    let counts = sqlx::query(
-        "SELECT type, open_count, load_count FROM user_ticket_counts WHERE user_id = $1",
-    )
-    .bind(user.0)
     .fetch_all(&mut *c)
     .await?;
-    for row in &counts {
-        let ty: TicketType = rows::parsed(row, 0)?;
-        *cand.open.get_mut(ty) = count(row, 1)?;
-        *cand.load.get_mut(ty) = count(row, 2)?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let settings: AvailabilitySettings = rows::json(row, 4)?;
+        let tz: TimeZoneName = rows::value(row, 3)?;
+        let has: Vec<SkillId> = rows::get::<Vec<i64>>(row, 8)?
+            .into_iter()
+            .map(SkillId)
+            .collect();
+        let mut cand = Candidate {
+            user_id: UserId(rows::get(row, 0)?),
+            deactivated: rows::flag(row, 1)?,
+            seated: rows::flag(row, 2)?,
+            availability: settings.at(&tz.zone(), now),
+            skills: rule.skill_mask(&has),
+            capacity: rows::json(row, 5)?,
+            open: TypeCounts::default(),
+            load: TypeCounts::default(),
+            last_assigned_at: rows::opt_ts(row, 6)?,
+            rr_last_cycle: rows::get::<Option<i64>>(row, 9)?.unwrap_or(0) as u64,
+            main_team_id: rows::get::<Option<i64>>(row, 7)?.map(TeamId),
+        };
+        let types: Vec<String> = rows::get(row, 10)?;
+        let open: Vec<i64> = rows::get(row, 11)?;
+        let load: Vec<i64> = rows::get(row, 12)?;
+        for ((ty, open), load) in types.iter().zip(open).zip(load) {
+            let ty: TicketType = ty
+                .parse()
+                .map_err(|e: DomainError| crate::StoreError::from(e))?;
+            // A negative counter is drift, and an error, as on SQLite.
+            *cand.open.get_mut(ty) = u32::try_from(open).map_err(backend)?;
+            *cand.load.get_mut(ty) = u32::try_from(load).map_err(backend)?;
+        }
+        candidates.push(cand);
     }
-    Ok(Some(cand))
+    Ok(candidates)
 }
 
 /// Everything the engine needs about the rule's users and teams (and
@@ -292,10 +292,8 @@ async fn load_snapshot(
             secondary_members,
         });
     }
-    let mut candidates = Vec::with_capacity(ids.len());
-    for user in ids {
-        candidates.extend(load_candidate(c, now, account, channel, rule, user).await?);
-    }
+    let ids: Vec<i64> = ids.into_iter().map(|u| u.0).collect();
+    let candidates = load_candidates(c, now, account, channel, rule, &ids).await?;
     let rr_cycle: i64 = sqlx::query_scalar("SELECT rr_cycle FROM channels WHERE id = $1")
         .bind(channel.0)
         .fetch_one(&mut *c)
