@@ -149,6 +149,36 @@ pub struct NewMessage {
     pub external_id: Option<String>,
 }
 
+/// A file that came with a message (an e-mail attachment, WhatsApp media).
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    /// The file name the sender gave, if any.
+    pub filename: Option<String>,
+    /// Its MIME type.
+    pub content_type: String,
+    /// The bytes, when the channel delivers them (e-mail).
+    pub content: Option<Vec<u8>>,
+    /// The provider's reference, when it delivers an id instead (WhatsApp media id).
+    pub provider_ref: Option<String>,
+}
+
+/// A stored attachment's description (the bytes are fetched separately).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Attachment {
+    /// Its id.
+    pub id: i64,
+    /// The message it came with.
+    pub message_id: switchboard_domain::MessageId,
+    /// The sender's file name.
+    pub filename: Option<String>,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes (0 when only a provider reference is stored).
+    pub size: u64,
+    /// The provider's reference (a WhatsApp media id), if any.
+    pub provider_ref: Option<String>,
+}
+
 /// An API token's public description (never the token itself).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
@@ -406,6 +436,29 @@ pub trait Store: Send + Sync + 'static {
     /// Differences between the incremental open/load counters and a full
     /// recount; empty when they agree.
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>>;
+    /// The ticket and message that carry one of `external_ids` (a channel's
+    /// own ids: Message-IDs, wamids, CallSids), the first found in order.
+    async fn find_by_external_id(
+        &self,
+        account: AccountId,
+        external_ids: Vec<String>,
+    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>>;
+    /// A channel by its public key, with its account: forms and webhooks
+    /// carry no token, only the key in their URL.
+    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)>;
+    /// Stores files that came with a message.
+    async fn add_attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        files: Vec<NewAttachment>,
+    ) -> Result<Vec<Attachment>>;
+    /// The attachments of a message, oldest first.
+    async fn attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+    ) -> Result<Vec<Attachment>>;
     /// Live ticket events of every account, from every node, from now on.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
     /// A user's latest notifications, newest first.

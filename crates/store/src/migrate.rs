@@ -36,6 +36,7 @@ pub const TABLES: &[&str] = &[
     "routing_decisions",
     "jobs",
     "notifications",
+    "attachments",
 ];
 
 /// Rows copied per table, in [`TABLES`] order.

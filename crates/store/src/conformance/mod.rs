@@ -51,6 +51,7 @@ macro_rules! conformance_tests {
             concurrent_creates_are_all_kept,
             contacts_and_visitor_tokens,
             channels_keep_settings_and_routing,
+            external_ids_dedupe_thread_and_keep_attachments,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(

@@ -4,7 +4,7 @@ use serde_json::json;
 use switchboard_domain::{input::*, *};
 
 use super::*;
-use crate::{Idempotency, NewMessage, Store, StoreError, TicketQuery, View};
+use crate::{Idempotency, NewAttachment, NewMessage, Store, StoreError, TicketQuery, View};
 
 pub async fn tickets_get_type_contact_and_history(store: &dyn Store) {
     let (a, admin) = account(store, "acme").await;
@@ -457,4 +457,96 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
     })
     .await;
     outputs.into_iter().map(Option::unwrap).collect()
+}
+
+/// A channel's external ids: a delivery seen before is refused (so a retried
+/// webhook never makes a second message), ids find their ticket within the
+/// account only, and attachments are kept with their message.
+pub async fn external_ids_dedupe_thread_and_keep_attachments(store: &dyn Store) {
+    let (a, admin) = account(store, "acme").await;
+    let (b, _) = account(store, "globex").await;
+    let t = ticket(store, a, &admin, "x").await;
+    let inbound = |id: &str| NewMessage {
+        kind: MessageKind::Inbound,
+        author: Actor::System,
+        body: "hello".into(),
+        external_id: Some(id.into()),
+    };
+    let (m, _) = store
+        .add_message(a, t.id, inbound("<m1@customer.example>"))
+        .await
+        .unwrap();
+    let again = store
+        .add_message(a, t.id, inbound("<m1@customer.example>"))
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::Conflict {
+                field: "external_id",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.list_messages(a, t.id).await.unwrap().len(),
+        1,
+        "nothing half-written"
+    );
+    let ids = vec!["<unknown@x>".to_owned(), "<m1@customer.example>".to_owned()];
+    assert_eq!(
+        store.find_by_external_id(a, ids.clone()).await.unwrap(),
+        Some((t.id, m.id))
+    );
+    assert_eq!(
+        store.find_by_external_id(b, ids).await.unwrap(),
+        None,
+        "other accounts see nothing"
+    );
+    let channel = store
+        .create_channel(
+            a,
+            NewChannel {
+                kind: ChannelKind::Email,
+                name: name("Inbox"),
+                settings: Default::default(),
+            },
+            "key-acme".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.channel_by_key("key-acme".into()).await.unwrap(),
+        (a, channel)
+    );
+    assert!(matches!(
+        store.channel_by_key("nope".into()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let files = vec![
+        NewAttachment {
+            filename: Some("invoice.pdf".into()),
+            content_type: "application/pdf".into(),
+            content: Some(vec![1, 2, 3]),
+            provider_ref: None,
+        },
+        NewAttachment {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            content: None,
+            provider_ref: Some("media-7".into()),
+        },
+    ];
+    let stored = store.add_attachments(a, m.id, files.clone()).await.unwrap();
+    assert_eq!(
+        (stored[0].size, stored[1].provider_ref.as_deref()),
+        (3, Some("media-7"))
+    );
+    assert_eq!(store.attachments(a, m.id).await.unwrap(), stored);
+    assert!(matches!(
+        store.add_attachments(b, m.id, files).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.attachments(b, m.id).await.unwrap().is_empty());
 }

@@ -5,6 +5,7 @@
 //! - [`rows`]: row mapping;
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
+//! - [`channels`]: external ids, channels by key, attachments;
 //! - [`testing`]: a fresh schema per test on the test server;
 //! - [`routing`]: counters, snapshots, decisions, the waiting queue and the
 //!   scheduler.
@@ -18,6 +19,7 @@
 //! wrong. A transaction PostgreSQL aborts (deadlock, serialisation failure)
 //! is retried from the start.
 
+mod channels;
 mod directory;
 mod routing;
 mod rows;
@@ -582,6 +584,40 @@ impl Store for PgStore {
     ) -> Result<Vec<switchboard_domain::Notification>> {
         let mut c = self.pool.acquire().await?;
         routing::notifications(&mut c, account, user, limit).await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        account: AccountId,
+        external_ids: Vec<String>,
+    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>> {
+        let mut c = self.pool.acquire().await?;
+        channels::find_by_external_id(&mut c, account, &external_ids).await
+    }
+
+    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
+        let mut c = self.pool.acquire().await?;
+        channels::channel_by_key(&mut c, &key).await
+    }
+
+    async fn add_attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        files: Vec<crate::NewAttachment>,
+    ) -> Result<Vec<crate::Attachment>> {
+        transaction!(self, |c, now| {
+            channels::add_attachments(c, now, account, message, files.clone()).await
+        })
+    }
+
+    async fn attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+    ) -> Result<Vec<crate::Attachment>> {
+        let mut c = self.pool.acquire().await?;
+        channels::attachments(&mut c, account, message).await
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {

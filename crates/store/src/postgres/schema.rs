@@ -9,7 +9,10 @@ use super::backend;
 use crate::Result;
 
 /// The migrations, in order; the version after each is its position + 1.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_channels.sql"),
+];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7362_6d69_6772_6174;

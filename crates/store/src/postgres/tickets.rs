@@ -614,7 +614,9 @@ pub async fn add_message(
     .bind(&m.external_id)
     .bind(rows::ms(now))
     .fetch_one(&mut *c)
-    .await?;
+    .await
+    // The only unique index on messages: a delivery seen before.
+    .map_err(|e| super::unique(e, "external_id", "a message with this external id exists"))?;
     let message = Message {
         id: MessageId(message_id),
         ticket_id: id,

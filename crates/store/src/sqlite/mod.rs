@@ -4,11 +4,13 @@
 //! - [`schema`]: versioned migrations;
 //! - [`rows`]: column lists and row mapping;
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
-//! - [`tickets`]: tickets, messages and history.
+//! - [`tickets`]: tickets, messages and history;
+//! - [`channels`]: external ids, channels by key, attachments.
 //!
 //! Reads run on a small pool of read-only connections on tokio's blocking
 //! threads; in WAL mode they never wait for the writer.
 
+mod channels;
 mod directory;
 mod routing;
 mod rows;
@@ -528,6 +530,38 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<switchboard_domain::Notification>> {
         self.read(move |c| routing::notifications(c, account, user, limit))
+            .await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        account: AccountId,
+        external_ids: Vec<String>,
+    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>> {
+        self.read(move |c| channels::find_by_external_id(c, account, &external_ids))
+            .await
+    }
+
+    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
+        self.read(move |c| channels::channel_by_key(c, &key)).await
+    }
+
+    async fn add_attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        files: Vec<crate::NewAttachment>,
+    ) -> Result<Vec<crate::Attachment>> {
+        self.write(move |c, now| channels::add_attachments(c, now, account, message, files))
+            .await
+    }
+
+    async fn attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+    ) -> Result<Vec<crate::Attachment>> {
+        self.read(move |c| channels::attachments(c, account, message))
             .await
     }
 

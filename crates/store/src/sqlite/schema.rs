@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_foundation.sql"),
     include_str!("../../migrations/sqlite/0002_routing.sql"),
     include_str!("../../migrations/sqlite/0003_notifications.sql"),
+    include_str!("../../migrations/sqlite/0004_channels.sql"),
 ];
 
 /// Brings the database up to the latest version.

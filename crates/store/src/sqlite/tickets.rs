@@ -477,7 +477,11 @@ pub fn add_message(
         m.body,
         m.external_id,
         rows::ms(now),
-    ])?;
+    ])
+    .map_err(|e| {
+        // The only unique index on messages: a delivery seen before.
+        super::unique(e, "external_id", "a message with this external id exists")
+    })?;
     let message = Message {
         id: MessageId(c.last_insert_rowid()),
         ticket_id: id,
