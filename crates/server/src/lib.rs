@@ -9,6 +9,7 @@
 //! - [`problem`]: [`problem::ApiError`], the one error type, rendered as
 //!   RFC 9457 problem JSON;
 //! - [`openapi`]: the generated OpenAPI document;
+//! - [`outbound`]: agent replies sent back out through their channel;
 //! - [`setup`]: account creation, the first start (admin token file), demo data.
 //!
 //! [`app`] assembles the router; [`serve`] runs it until a shutdown signal.
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod extract;
 pub mod openapi;
+pub mod outbound;
 pub mod problem;
 pub mod routes;
 pub mod setup;
@@ -86,6 +88,13 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(routes::ops::router())
+        // Channel endpoints, with their full paths: inbound e-mail under
+        // /api/v1 (token), forms and provider webhooks outside it (keys,
+        // signatures).
+        .merge(routes::email::router())
+        .merge(routes::whatsapp::router())
+        .merge(routes::voice::router())
+        .merge(routes::forms::router())
         .layer(middleware::from_fn(record_metrics))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -4,10 +4,16 @@
 //! - [`tickets`]: tickets, their messages, owner and history;
 //! - [`routing`]: routing explanations, availability, working hours, out of office;
 //! - [`events`]: live ticket events as Server-Sent Events;
+//! - [`email`], [`whatsapp`], [`voice`], [`forms`]: channel endpoints
+//!   (inbound mail, provider webhooks, form posts) and outbound delivery;
 //! - [`ops`]: health, readiness, metrics, the OpenAPI document.
 
 pub mod directory;
+pub mod email;
 pub mod events;
+pub mod forms;
 pub mod ops;
 pub mod routing;
 pub mod tickets;
+pub mod voice;
+pub mod whatsapp;

@@ -229,13 +229,30 @@ pub(crate) async fn add_message(
         AgentMessageKind::Reply => MessageKind::Reply,
         AgentMessageKind::Note => MessageKind::Note,
     };
+    // A reply goes back out through the ticket's channel.
+    let channel = match kind {
+        MessageKind::Reply => {
+            let ticket = s.store.get_ticket(me.account_id, id).await?;
+            match ticket.channel_id {
+                Some(c) => Some(s.store.get_channel(me.account_id, c).await?),
+                None => None,
+            }
+            .map(|c| (c, ticket))
+        }
+        _ => None,
+    };
     let message = NewMessage {
         kind,
         author: me.actor(),
         body: req.body,
-        external_id: None,
+        external_id: channel
+            .as_ref()
+            .and_then(|(c, t)| crate::outbound::external_id_for_reply(Some(c), t)),
     };
     let (message, ticket) = s.store.add_message(me.account_id, id, message).await?;
+    if let Some((c, _)) = channel {
+        crate::outbound::deliver(&s, Some(c), &ticket, &message).await;
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(MessageAdded { message, ticket }),
