@@ -9,6 +9,7 @@
 //! - [`problem`]: [`problem::ApiError`], the one error type, rendered as
 //!   RFC 9457 problem JSON;
 //! - [`openapi`]: the generated OpenAPI document;
+//! - [`inbound`]: one way for every channel to open or join a ticket;
 //! - [`outbound`]: agent replies sent back out through their channel;
 //! - [`setup`]: account creation, the first start (admin token file), demo data.
 //!
@@ -16,6 +17,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod inbound;
 pub mod openapi;
 pub mod outbound;
 pub mod problem;
