@@ -592,7 +592,60 @@ async fn review_fixes_hold() {
     );
 }
 
+/// Channel secrets are stored but never returned; editing other settings
+/// keeps them; `null` removes one.
+async fn channel_secrets_are_never_returned() {
+    let app = spawn_app().await;
+    let (status, ch) = app
+        .post(
+            "/api/v1/channels",
+            &app.admin,
+            json!({"kind": "whatsapp", "name": "WA", "settings": {"phone_number_id": "123",
+                "secrets": {"app_secret": "shh-app", "verify_token": "shh-verify"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ch}");
+    assert_eq!(ch["settings"]["secrets"]["app_secret"], "(set)");
+    assert!(!ch.to_string().contains("shh"), "{ch}");
+    let id = ch["id"].as_i64().unwrap();
+    let stored = || async {
+        app.store
+            .get_channel(
+                switchboard_domain::AccountId(1),
+                switchboard_domain::ChannelId(id),
+            )
+            .await
+            .unwrap()
+            .settings
+    };
+    let path = format!("/api/v1/channels/{id}");
+    let (status, ch) = app
+        .patch(
+            &path,
+            &app.admin,
+            json!({"settings": {"phone_number_id": "456"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ch}");
+    assert!(!ch.to_string().contains("shh"), "{ch}");
+    assert_eq!(stored().await["secrets"]["app_secret"], "shh-app");
+    assert_eq!(stored().await["phone_number_id"], "456");
+    let (status, _) = app
+        .patch(
+            &path,
+            &app.admin,
+            json!({"settings": {"phone_number_id": "456",
+            "secrets": {"app_secret": "(set)", "verify_token": null}}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(stored().await["secrets"], json!({"app_secret": "shh-app"}));
+    let (_, listed) = app.get("/api/v1/channels", &app.admin).await;
+    assert!(!listed.to_string().contains("shh"), "{listed}");
+}
+
 on_both_backends!(
+    channel_secrets_are_never_returned,
     requests_without_a_valid_token_get_401,
     agents_triage_but_cannot_change_configuration,
     only_super_admins_manage_admins,

@@ -9,6 +9,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use switchboard_domain::{input::*, *};
 use switchboard_store::{Page, TokenInfo};
 
@@ -267,12 +268,60 @@ pub(crate) async fn update_contact(
     ))
 }
 
+/// What the API shows instead of a stored secret.
+pub const SECRET_SET: &str = "(set)";
+
+/// A channel as the API shows it: the values under `settings.secrets` (app
+/// secrets, verify and auth tokens, SMTP passwords) are never returned once
+/// set, only that they are set.
+fn redact(mut channel: Channel) -> Channel {
+    if let Some(Value::Object(secrets)) = channel.settings.get_mut("secrets") {
+        for value in secrets.values_mut() {
+            *value = Value::String(SECRET_SET.into());
+        }
+    }
+    channel
+}
+
+/// Merges a patch's `settings.secrets` into the stored ones: a string sets,
+/// `null` removes, [`SECRET_SET`] (what the API showed) keeps; settings
+/// without `secrets` keep them all. So an admin can edit other settings
+/// without knowing, or re-sending, the secrets.
+fn merge_secrets(stored: &Channel, patch: &mut ChannelPatch) {
+    let Some(settings) = patch.settings.as_mut() else {
+        return;
+    };
+    let mut merged = match stored.settings.get("secrets") {
+        Some(Value::Object(s)) => s.clone(),
+        _ => Map::new(),
+    };
+    if let Some(Value::Object(given)) = settings.get("secrets") {
+        for (k, v) in given {
+            match v {
+                Value::Null => {
+                    merged.remove(k);
+                }
+                Value::String(s) if s == SECRET_SET => {}
+                other => {
+                    merged.insert(k.clone(), other.clone());
+                }
+            }
+        }
+    }
+    if merged.is_empty() {
+        settings.remove("secrets");
+    } else {
+        settings.insert("secrets".into(), Value::Object(merged));
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels", responses((status = 200, body = Page<Channel>)))]
 pub(crate) async fn list_channels(
     State(s): State<AppState>,
     Caller(me): Caller,
 ) -> Reply<Page<Channel>> {
-    Ok(all(s.store.list_channels(me.account_id).await?))
+    let channels = s.store.list_channels(me.account_id).await?;
+    Ok(all(channels.into_iter().map(redact).collect()))
 }
 
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = NewChannel, responses((status = 201, body = Channel)))]
@@ -282,11 +331,11 @@ pub(crate) async fn create_channel(
     Json(input): Json<NewChannel>,
 ) -> Created<Channel> {
     caller.require_admin()?;
-    created(
+    created(redact(
         s.store
             .create_channel(caller.0.account_id, input, auth::new_public_key())
             .await?,
-    )
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path)), responses((status = 200, body = Channel)))]
@@ -295,7 +344,9 @@ pub(crate) async fn get_channel(
     Caller(me): Caller,
     Path(id): Path<ChannelId>,
 ) -> Reply<Channel> {
-    Ok(axum::Json(s.store.get_channel(me.account_id, id).await?))
+    Ok(axum::Json(redact(
+        s.store.get_channel(me.account_id, id).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path)), request_body = ChannelPatch,
@@ -304,13 +355,14 @@ pub(crate) async fn update_channel(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<ChannelId>,
-    Json(patch): Json<ChannelPatch>,
+    Json(mut patch): Json<ChannelPatch>,
 ) -> Reply<Channel> {
-    s.store.get_channel(caller.0.account_id, id).await?;
+    let stored = s.store.get_channel(caller.0.account_id, id).await?;
     caller.require_admin()?;
-    Ok(axum::Json(
+    merge_secrets(&stored, &mut patch);
+    Ok(axum::Json(redact(
         s.store
             .update_channel(caller.0.account_id, id, patch)
             .await?,
-    ))
+    )))
 }
