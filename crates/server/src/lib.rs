@@ -11,6 +11,7 @@
 //! - [`openapi`]: the generated OpenAPI document;
 //! - [`inbound`]: one way for every channel to open or join a ticket;
 //! - [`outbound`]: agent replies sent back out through their channel;
+//! - [`smtp`]: the SMTP listener that receives mail for the e-mail channels;
 //! - [`setup`]: account creation, the first start (admin token file), demo data.
 //!
 //! [`app`] assembles the router; [`serve`] runs it until a shutdown signal.
@@ -21,8 +22,10 @@ pub mod inbound;
 pub mod openapi;
 pub mod outbound;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod setup;
+pub mod smtp;
 
 use std::{
     sync::{Arc, OnceLock},
@@ -48,6 +51,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Recently authenticated tokens.
     pub auth_cache: Arc<auth::AuthCache>,
+    /// Turns `true` when the server starts shutting down, so long-lived
+    /// responses (event streams) end and graceful shutdown can finish.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -57,6 +63,17 @@ impl AppState {
             store,
             metrics: metrics_handle(),
             auth_cache: Arc::default(),
+            shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Resolves when the server starts shutting down. Event streams end on
+    /// it: graceful shutdown waits for every open connection, and an SSE
+    /// client never closes its own.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + use<> {
+        let mut stopping = self.shutdown.subscribe();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
         }
     }
 }
@@ -97,6 +114,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::whatsapp::router())
         .merge(routes::voice::router())
         .merge(routes::forms::router())
+        .merge(routes::chat::router())
         .layer(middleware::from_fn(record_metrics))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -151,7 +169,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let stopping = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.send_replace(true);
+    };
+    // With the peer address, so per-IP limits (forms, chat) see real clients.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -67,6 +67,13 @@ pub enum ApiError {
     /// The body is not JSON.
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// Too many requests from this client or to this channel; retry after
+    /// the given delay (sent as `Retry-After`).
+    #[error("too many requests; retry in {retry_after_seconds} s")]
+    TooManyRequests {
+        /// Seconds until a request would be accepted again.
+        retry_after_seconds: u64,
+    },
     /// The server is shutting down.
     #[error("shutting down")]
     Unavailable,
@@ -118,6 +125,11 @@ impl ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
             ),
+            Self::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -159,6 +171,14 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::TooManyRequests {
+            retry_after_seconds,
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -832,7 +832,55 @@ async fn the_scheduler_follows_shift_starts_and_out_of_office_starts() {
     no_drift(&app).await;
 }
 
+/// Each channel kind takes the rule kinds that make sense for it.
+async fn channel_kinds_take_their_rule_kinds() {
+    let (app, _) = app_at(FRIDAY).await;
+    let (ana, _) = app.user("Ana", "agent", json!({})).await;
+    let try_rule = |kind: &'static str, rule: Value| {
+        let app = &app;
+        async move {
+            let (_, ch) = app
+                .post(
+                    "/api/v1/channels",
+                    &app.admin,
+                    json!({"kind": kind, "name": kind}),
+                )
+                .await;
+            app.patch(
+                &format!("/api/v1/channels/{}", ch["id"]),
+                &app.admin,
+                json!({"routing": rule}),
+            )
+            .await
+        }
+    };
+    let agent = json!({"assign_to": "customer_agent", "fallback": {"assign_to": "nobody"}});
+    let owner = json!({"assign_to": "contact_owner"});
+    assert_eq!(try_rule("email", agent.clone()).await.0, StatusCode::OK);
+    assert_eq!(try_rule("whatsapp", agent.clone()).await.0, StatusCode::OK);
+    assert_eq!(try_rule("form", owner.clone()).await.0, StatusCode::OK);
+    assert_problem(
+        &try_rule("form", agent).await,
+        422,
+        Some("routing.assign_to"),
+    );
+    assert_problem(
+        &try_rule("chat", owner.clone()).await,
+        422,
+        Some("routing.assign_to"),
+    );
+    assert_problem(
+        &try_rule("calls", owner).await,
+        422,
+        Some("routing.assign_to"),
+    );
+    let users = json!({"assign_to": "users_and_teams", "users": [ana]});
+    assert_eq!(try_rule("calls", users.clone()).await.0, StatusCode::OK);
+    assert_eq!(try_rule("chat", users).await.0, StatusCode::OK);
+}
+
 on_both_backends!(
+    channel_kinds_take_their_rule_kinds,
     load_balanced_routes_inline_to_main_team_members_and_explains,
     round_robin_gives_everyone_one_before_anyone_a_second,
     random_reaches_every_eligible_user,

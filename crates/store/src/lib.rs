@@ -446,6 +446,12 @@ pub trait Store: Send + Sync + 'static {
     /// A channel by its public key, with its account: forms and webhooks
     /// carry no token, only the key in their URL.
     async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)>;
+    /// Every channel of `kind`, of every account, oldest first: the SMTP
+    /// listener finds which account a recipient address belongs to.
+    async fn channels_of_kind(
+        &self,
+        kind: switchboard_domain::ChannelKind,
+    ) -> Result<Vec<(AccountId, Channel)>>;
     /// Stores files that came with a message.
     async fn add_attachments(
         &self,

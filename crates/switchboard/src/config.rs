@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     /// Log filter (`info`, `switchboard=debug`, ...).
     pub log: Option<String>,
+    /// Address of the SMTP listener for inbound e-mail; none by default.
+    pub smtp_listen: Option<SocketAddr>,
 }
 
 impl FileConfig {
@@ -119,6 +121,8 @@ pub struct ServeConfig {
     pub database: DatabaseUrl,
     /// Log filter.
     pub log: String,
+    /// SMTP listener address, when inbound e-mail is received directly.
+    pub smtp_listen: Option<SocketAddr>,
 }
 
 /// Default data directory.
@@ -133,6 +137,7 @@ pub fn merge(
     listen: Option<SocketAddr>,
     database: Option<String>,
     log: Option<String>,
+    smtp_listen: Option<SocketAddr>,
 ) -> ServeConfig {
     let data_dir = data_dir
         .or(file.data_dir)
@@ -146,6 +151,7 @@ pub fn merge(
             .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
         database: DatabaseUrl(database),
         log: log.or(file.log).unwrap_or_else(|| "info".into()),
+        smtp_listen: smtp_listen.or(file.smtp_listen),
         data_dir,
     }
 }
@@ -158,16 +164,38 @@ mod tests {
     fn flags_beat_the_file_which_beats_defaults() {
         let file: FileConfig =
             toml::from_str("listen = \"127.0.0.1:9000\"\nlog = \"debug\"").unwrap();
-        let c = merge(file, Some("/tmp/x".into()), None, None, Some("warn".into()));
+        let c = merge(
+            file,
+            Some("/tmp/x".into()),
+            None,
+            None,
+            Some("warn".into()),
+            None,
+        );
         assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(c.log, "warn");
         assert_eq!(
             c.database.backend().unwrap(),
             Backend::Sqlite(PathBuf::from("/tmp/x/switchboard.db"))
         );
-        let d = merge(FileConfig::default(), None, None, None, None);
+        let d = merge(FileConfig::default(), None, None, None, None, None);
         assert_eq!(d.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(d.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(d.smtp_listen, None);
+    }
+
+    #[test]
+    fn the_smtp_listener_is_opt_in_and_follows_the_same_precedence() {
+        let file: FileConfig = toml::from_str("smtp_listen = \"127.0.0.1:2525\"").unwrap();
+        let from_file = merge(file, None, None, None, None, None);
+        assert_eq!(
+            from_file.smtp_listen,
+            Some("127.0.0.1:2525".parse().unwrap())
+        );
+        let file: FileConfig = toml::from_str("smtp_listen = \"127.0.0.1:2525\"").unwrap();
+        let flag = Some("0.0.0.0:25".parse().unwrap());
+        assert_eq!(merge(file, None, None, None, None, flag).smtp_listen, flag);
+        assert!(toml::from_str::<FileConfig>("smtp_listen = \"nowhere\"").is_err());
     }
 
     #[test]

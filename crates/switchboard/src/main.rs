@@ -73,6 +73,10 @@ struct ServeArgs {
     /// Also seed a small demo help desk (users, teams, channels, tickets).
     #[arg(long)]
     demo: bool,
+    /// Receive e-mail for the e-mail channels by SMTP on this address, e.g.
+    /// 127.0.0.1:2525. Off by default.
+    #[arg(long, env = "SWITCHBOARD_SMTP_LISTEN")]
+    smtp_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +110,7 @@ fn main() -> anyhow::Result<()> {
                 args.listen,
                 args.storage.database,
                 args.log,
+                args.smtp_listen,
             );
             runtime.block_on(serve(config, args.demo))
         }
@@ -115,7 +120,7 @@ fn main() -> anyhow::Result<()> {
             admin_email,
             admin_name,
         }) => {
-            let config = config::merge(file, storage.data_dir, None, storage.database, None);
+            let config = config::merge(file, storage.data_dir, None, storage.database, None, None);
             runtime.block_on(create_account(config, &name, &admin_name, &admin_email))
         }
         Command::MigrateData { from, to } => runtime.block_on(migrate_data(from, to)),
@@ -188,15 +193,50 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
     if demo && setup::seed_demo(store.as_ref()).await? {
         println!("Seeded the demo help desk.");
     }
+    // One signal stops both listeners (HTTP and SMTP); spawned before
+    // anything listens, so its handler is in place by the time a client
+    // (or a test sending SIGTERM) can see the server.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     println!("Switchboard listening on http://{}", listener.local_addr()?);
+    let state = AppState::new(store.clone());
+    let smtp = match config.smtp_listen {
+        Some(address) => {
+            let smtp_listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen for SMTP on {address}"))?;
+            let bound = smtp_listener.local_addr()?;
+            tracing::info!(address = %bound, "SMTP listener started");
+            println!("SMTP listening on {bound}");
+            Some(tokio::spawn(switchboard_server::smtp::serve(
+                smtp_listener,
+                state.clone(),
+                stopping(),
+            )))
+        }
+        None => None,
+    };
     let scheduler = tokio::spawn(switchboard_server::run_scheduler(
         store.clone(),
         std::time::Duration::from_secs(1),
     ));
-    switchboard_server::serve(listener, AppState::new(store.clone()), shutdown_signal()).await?;
+    switchboard_server::serve(listener, state, stopping()).await?;
+    if let Some(smtp) = smtp {
+        // Sessions storing a message finish before the store is closed.
+        smtp.await.context("SMTP listener task")??;
+    }
     scheduler.abort();
     // In-flight requests have finished; commit anything still queued.
     opened.close().await;

@@ -179,6 +179,35 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_event_streams_instead_of_waiting_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let token = admin_token(dir.path());
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/api/v1/events", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    server.signal("TERM");
+    // An SSE client never closes its side: without the shutdown reaching the
+    // stream, graceful shutdown would wait for it forever.
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = exited.expect("the server exits within 5 s with a client still listening");
+    assert!(status.success(), "{status}");
+    // The stream ended cleanly on the client's side too.
+    while let Ok(Some(_)) = stream.chunk().await {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_create_prints_a_token_for_an_isolated_account() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());

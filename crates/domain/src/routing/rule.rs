@@ -119,6 +119,36 @@ pub struct RoutingRule {
 }
 
 impl RoutingRule {
+    /// Checks that a channel of `kind` can use this rule: e-mail, WhatsApp
+    /// and custom channels take every kind (the customer agent with its
+    /// fallback included); forms take users and teams, team only, contact
+    /// owner or nobody; chat and calls ring or hand conversations to users
+    /// and teams, or to nobody (chat's assignment toggle off).
+    pub fn check_channel(&self, kind: crate::ChannelKind) -> Result<(), DomainError> {
+        use crate::ChannelKind as K;
+        let allowed: &[AssignTo] = match kind {
+            K::Email | K::Whatsapp | K::Custom => return Ok(()),
+            K::Form => &[
+                AssignTo::UsersAndTeams,
+                AssignTo::TeamOnly,
+                AssignTo::ContactOwner,
+                AssignTo::Nobody,
+            ],
+            K::Chat | K::Calls => &[AssignTo::UsersAndTeams, AssignTo::Nobody],
+        };
+        if allowed.contains(&self.assign_to) {
+            Ok(())
+        } else {
+            Err(DomainError::invalid(
+                "routing.assign_to",
+                format!(
+                    "a {kind} channel cannot use assign_to {}",
+                    serde_json::to_string(&self.assign_to).unwrap_or_default()
+                ),
+            ))
+        }
+    }
+
     /// Checks the rule's shape; ids are checked against the account by the store.
     pub fn validate(&self) -> Result<(), DomainError> {
         let needs_targets = matches!(self.assign_to, AssignTo::UsersAndTeams);

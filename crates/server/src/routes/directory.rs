@@ -360,6 +360,9 @@ pub(crate) async fn update_channel(
     let stored = s.store.get_channel(caller.0.account_id, id).await?;
     caller.require_admin()?;
     merge_secrets(&stored, &mut patch);
+    if let Some(Some(rule)) = &patch.routing {
+        rule.check_channel(stored.kind).map_err(ApiError::from)?;
+    }
     Ok(axum::Json(redact(
         s.store
             .update_channel(caller.0.account_id, id, patch)

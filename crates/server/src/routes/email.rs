@@ -1,35 +1,426 @@
-//! (being written)
+//! Team e-mail. Mail arrives two ways and takes one path into
+//! [`inbound::receive`]:
+//!
+//! - the SMTP listener (`crate::smtp`), for MX records or forwarding;
+//! - `POST /api/v1/channels/{id}/inbound/email` with the raw RFC 5322
+//!   message as the body, for providers that post incoming mail as MIME.
+//!
+//! [`receive_email`] is that path: loop detection (automated mail opens a
+//! ticket marked `automated`, with the reason), the sender as contact,
+//! threading by `In-Reply-To`/`References` (done by `inbound::receive` on
+//! the external ids), then the `[#id]` subject token, then plus-addressing,
+//! and the attachments. Everything is parsed and checked before the first
+//! write, so a malformed message leaves nothing behind.
+//!
+//! Agent replies go out through the channel's SMTP relay ([`deliver`]),
+//! threaded with `In-Reply-To`/`References` and the subject token, under the
+//! Message-ID stored with the reply ([`new_message_id`]), so the customer's
+//! answer comes back to the same ticket.
+//!
+//! Channel settings read here: `address` (the channel's mailbox),
+//! `smtp_relay: {"host", "port", "tls": "none"|"starttls"|"tls"}` and
+//! `secrets.smtp_username` / `secrets.smtp_password`.
 
-use axum::Router;
-use switchboard_domain::{Channel, Message, Ticket};
+use std::time::Duration;
 
-use crate::{AppState, outbound::DeliveryError};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
+    transport::smtp::{authentication::Credentials, extension::ClientId},
+};
+use serde_json::{Map, Value, json};
+use switchboard_channels::{ChannelError, email};
+use switchboard_domain::{
+    AccountId, Actor, Channel, ChannelId, ChannelKind, Message, MessageKind, Name, Ticket,
+    input::ContactRef,
+};
+use switchboard_store::{NewAttachment, StoreError};
+
+use crate::{
+    AppState,
+    auth::Caller,
+    extract::Path,
+    inbound::{self, Inbound, Received},
+    outbound::DeliveryError,
+    problem::{ApiError, Problem},
+};
+
+/// The largest message accepted, by SMTP (`552` beyond it) or HTTP (`413`).
+pub const MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
+
+/// How long a relay may take to accept a reply before delivery fails (the
+/// agent's request waits for it).
+const RELAY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The routes of this area.
 pub fn router() -> Router<AppState> {
-    Router::new()
-}
-
-/// A new `Message-ID` for a reply on `ticket` (stored with the reply, so the
-/// customer's answer threads back).
-pub fn new_message_id(channel: &Channel, ticket: &Ticket) -> String {
-    let _ = channel;
-    format!(
-        "<sb.{}.{}@switchboard.invalid>",
-        ticket.id,
-        jiff::Timestamp::now().as_nanosecond()
+    Router::new().route(
+        "/api/v1/channels/{id}/inbound/email",
+        post(inbound_email).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
     )
 }
 
-/// Sends an agent's reply by e-mail.
+/// The SMTP envelope of a message, when it came by SMTP.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    /// `MAIL FROM` (`Some("")` for the null sender `<>`).
+    pub sender: Option<String>,
+    /// The `RCPT TO` addresses that led to this channel.
+    pub recipients: Vec<String>,
+}
+
+/// What an inbound message became (the body of the inbound route).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EmailReceived {
+    /// The ticket it opened or joined.
+    pub ticket: Ticket,
+    /// The stored message; `null` when it was a duplicate.
+    pub message: Option<Message>,
+    /// A new ticket was opened.
+    pub created: bool,
+    /// This Message-ID had been received before; nothing changed.
+    pub duplicate: bool,
+    /// Why the message counts as automated (no automatic answer is ever
+    /// sent to it), or `null`.
+    pub automated: Option<String>,
+}
+
+/// Receives a raw RFC 5322 message for an e-mail channel, as providers
+/// that forward incoming mail post it. `201` when it opened a ticket, `200`
+/// when it joined one or was a duplicate.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/inbound/email", tag = "channels",
+    params(("id" = i64, Path)),
+    request_body(content = String, content_type = "message/rfc822"),
+    responses((status = 201, body = EmailReceived), (status = 200, body = EmailReceived),
+        (status = 415, body = Problem), (status = 422, body = Problem)))]
+pub(crate) async fn inbound_email(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+    Path(id): Path<ChannelId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let channel = s.store.get_channel(me.account_id, id).await?;
+    if channel.kind != ChannelKind::Email {
+        return Err(ApiError::invalid(
+            "id",
+            format!(
+                "channel {id} is a {} channel, not an e-mail one",
+                channel.kind
+            ),
+        ));
+    }
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !matches!(mime.as_deref(), Some("message/rfc822" | "text/plain")) {
+        return Ok(unsupported_media_type());
+    }
+    let parsed = email::parse(&body?).map_err(channel_error)?;
+    let (received, automated) =
+        receive_email(&s, me.account_id, &channel, parsed, &Envelope::default()).await?;
+    let status = if received.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = EmailReceived {
+        ticket: received.ticket,
+        message: received.message,
+        created: received.created,
+        duplicate: received.duplicate,
+        automated,
+    };
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// A 415 naming the media types this route takes (the shared
+/// `ApiError::UnsupportedMediaType` speaks of JSON).
+fn unsupported_media_type() -> Response {
+    let problem = Problem {
+        kind: "urn:switchboard:problem:unsupported-media-type".into(),
+        title: "Unsupported media type".into(),
+        status: 415,
+        detail: "expected a raw e-mail (Content-Type: message/rfc822 or text/plain)".into(),
+        field: Some("Content-Type".into()),
+    };
+    let mut response = (StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(problem)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+/// A malformed message as a 422 naming the field (`from`, `message`).
+pub fn channel_error(e: ChannelError) -> ApiError {
+    match e {
+        ChannelError::Invalid { field, message } => ApiError::invalid(field, message),
+        ChannelError::Signature(why) => ApiError::invalid("signature", why),
+    }
+}
+
+/// The channel's own address (`settings.address`), if set.
+pub fn channel_address(channel: &Channel) -> Option<&str> {
+    channel
+        .settings
+        .get("address")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+}
+
+/// Stores a parsed message on `channel`: a new ticket or a message on the
+/// ticket it answers. Returns what happened and, for automated mail, why
+/// it counts as such.
+pub async fn receive_email(
+    state: &AppState,
+    account: AccountId,
+    channel: &Channel,
+    parsed: email::ParsedEmail,
+    envelope: &Envelope,
+) -> Result<(Received, Option<String>), ApiError> {
+    let address = channel_address(channel);
+    let automated = parsed.automated_reason(
+        envelope.sender.as_deref(),
+        address.and_then(email::domain_of),
+    );
+    let mut properties = Map::new();
+    if let Some(reason) = &automated {
+        properties.insert("automated".into(), Value::Bool(true));
+        properties.insert("automated_reason".into(), json!(reason));
+    }
+    // After the headers (which `inbound::receive` tries first): the subject
+    // token, then plus-addressing; a hint that names no ticket of this
+    // account is skipped rather than opening a ticket in its stead.
+    let recipients: Vec<&str> = if envelope.recipients.is_empty() {
+        parsed.recipients.iter().map(String::as_str).collect()
+    } else {
+        envelope.recipients.iter().map(String::as_str).collect()
+    };
+    let candidates = [
+        email::subject_ticket(&parsed.subject),
+        address.and_then(|a| email::plus_ticket(recipients.iter().copied(), a)),
+    ];
+    let mut ticket_hint = None;
+    for id in candidates.into_iter().flatten() {
+        match state.store.get_ticket(account, id).await {
+            Ok(_) => {
+                ticket_hint = Some(id);
+                break;
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let contact = ContactRef {
+        email: Some(parsed.from.address.clone()),
+        phone: None,
+        name: parsed
+            .from
+            .name
+            .clone()
+            .and_then(|n| Name::try_from(n).ok()),
+    };
+    let thread = parsed.thread_ids();
+    let attachments = parsed
+        .attachments
+        .into_iter()
+        .map(|a| NewAttachment {
+            filename: a.filename,
+            content_type: a.content_type,
+            content: Some(a.content),
+            provider_ref: None,
+        })
+        .collect();
+    let inbound = Inbound {
+        external_id: parsed.message_id,
+        thread,
+        ticket_hint,
+        contact: Some(contact),
+        subject: parsed.subject,
+        body: parsed.text,
+        properties,
+        visitor_token: None,
+        attachments,
+    };
+    let received = inbound::receive(state, account, channel, inbound).await?;
+    if received.created {
+        tracing::info!(ticket = %received.ticket.id, channel = %channel.id, automated = automated.as_deref(), "e-mail opened a ticket");
+    }
+    Ok((received, automated))
+}
+
+/// A new `Message-ID` for a reply on `ticket` (stored with the reply, so the
+/// customer's answer threads back), on the channel address's domain.
+pub fn new_message_id(channel: &Channel, ticket: &Ticket) -> String {
+    let domain = channel_address(channel)
+        .and_then(email::domain_of)
+        .unwrap_or("switchboard.invalid");
+    let unique = format!(
+        "{:x}.{:016x}",
+        jiff::Timestamp::now().as_nanosecond(),
+        rand::random::<u64>()
+    );
+    email::message_id(ticket.id, &unique, domain)
+}
+
+/// Sends an agent's reply by e-mail: From the channel's address, To the
+/// ticket's contact, through the channel's SMTP relay. A reply written by
+/// Switchboard itself (not by a user) is automatic: it carries
+/// `Auto-Submitted: auto-replied` and is never sent to a ticket opened by
+/// automated mail.
 pub async fn deliver(
     state: &AppState,
     channel: &Channel,
     ticket: &Ticket,
     message: &Message,
 ) -> Result<(), DeliveryError> {
-    let _ = (state, channel, ticket, message);
-    Err(DeliveryError(
-        "e-mail delivery is not configured in this build".into(),
-    ))
+    if message.kind != MessageKind::Reply {
+        return Ok(());
+    }
+    let automatic = !matches!(message.author, Actor::User { .. });
+    if automatic && ticket.properties.get("automated") == Some(&Value::Bool(true)) {
+        let reason = ticket
+            .properties
+            .get("automated_reason")
+            .and_then(Value::as_str)
+            .unwrap_or("automated mail");
+        return Err(DeliveryError(format!(
+            "no automatic e-mail to an automated sender ({reason})"
+        )));
+    }
+    let failed = |what: &str, e: &dyn std::fmt::Display| DeliveryError(format!("{what}: {e}"));
+    // The channel as stored, with its secrets (and the account, which the
+    // caller does not pass).
+    let (account, channel) = state
+        .store
+        .channel_by_key(channel.key.clone())
+        .await
+        .map_err(|e| failed("channel", &e))?;
+    let from = channel_address(&channel)
+        .ok_or_else(|| DeliveryError("the channel has no settings.address".into()))?;
+    let contact_id = ticket
+        .contact_id
+        .ok_or_else(|| DeliveryError("the ticket has no contact to write to".into()))?;
+    let contact = state
+        .store
+        .get_contact(account, contact_id)
+        .await
+        .map_err(|e| failed("contact", &e))?;
+    let to = contact
+        .email
+        .ok_or_else(|| DeliveryError(format!("contact {contact_id} has no e-mail address")))?;
+    let conversation = state
+        .store
+        .list_messages(account, ticket.id)
+        .await
+        .map_err(|e| failed("conversation", &e))?;
+    let (in_reply_to, references) = email::reply_threading(&conversation);
+    let message_id = message
+        .external_id
+        .clone()
+        .unwrap_or_else(|| new_message_id(&channel, ticket));
+    let reply = email::Reply {
+        from,
+        from_name: Some(channel.name.as_str()),
+        to: to.as_str(),
+        to_name: contact.name.as_ref().map(Name::as_str),
+        subject: email::reply_subject(&ticket.subject, ticket.id),
+        message_id: &message_id,
+        in_reply_to,
+        references,
+        body: &message.body,
+        automatic,
+    };
+    let built = email::build_reply(&reply).map_err(|e| failed("reply", &e))?;
+    let transport = relay_transport(&channel)?;
+    transport
+        .send(built)
+        .await
+        .map_err(|e| failed("relay", &e))?;
+    tracing::info!(ticket = %ticket.id, message = %message.id, %message_id, "reply e-mailed");
+    Ok(())
+}
+
+/// How to reach the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Security {
+    /// Plain SMTP (a relay on localhost, tests).
+    Plain,
+    /// Plain, upgraded with STARTTLS (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+/// The SMTP client for the channel's `smtp_relay` settings and secrets.
+fn relay_transport(channel: &Channel) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
+    let relay = channel
+        .settings
+        .get("smtp_relay")
+        .and_then(Value::as_object)
+        .ok_or_else(|| DeliveryError("the channel has no settings.smtp_relay".into()))?;
+    let host = relay
+        .get("host")
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| DeliveryError("settings.smtp_relay.host is missing".into()))?;
+    let tls = match relay
+        .get("tls")
+        .and_then(Value::as_str)
+        .unwrap_or("starttls")
+    {
+        "none" => Security::Plain,
+        "starttls" => Security::StartTls,
+        "tls" => Security::Implicit,
+        other => {
+            return Err(DeliveryError(format!(
+                "settings.smtp_relay.tls must be none, starttls or tls, not {other:?}"
+            )));
+        }
+    };
+    let port = match relay.get("port") {
+        None | Some(Value::Null) => match tls {
+            Security::Plain => 25,
+            Security::StartTls => 587,
+            Security::Implicit => 465,
+        },
+        Some(p) => p
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| DeliveryError(format!("settings.smtp_relay.port is not a port: {p}")))?,
+    };
+    let tls_error = |e: lettre::transport::smtp::Error| DeliveryError(format!("relay TLS: {e}"));
+    let mut builder = match tls {
+        Security::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        Security::StartTls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(tls_error)?
+        }
+        Security::Implicit => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(tls_error)?
+        }
+    }
+    .port(port)
+    .timeout(Some(RELAY_TIMEOUT));
+    // Greet the relay with the channel's domain rather than this machine's
+    // host name, which relays often refuse when it does not resolve.
+    if let Some(domain) = channel_address(channel).and_then(email::domain_of) {
+        builder = builder.hello_name(ClientId::Domain(domain.to_owned()));
+    }
+    let secrets = channel.settings.get("secrets").and_then(Value::as_object);
+    let secret = |name: &str| secrets.and_then(|s| s.get(name)).and_then(Value::as_str);
+    if let (Some(user), Some(password)) = (secret("smtp_username"), secret("smtp_password")) {
+        builder = builder.credentials(Credentials::new(user.to_owned(), password.to_owned()));
+    }
+    Ok(builder.build())
 }

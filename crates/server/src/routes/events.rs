@@ -63,5 +63,7 @@ pub async fn events(
             return Some((Ok(event), receiver));
         }
     });
+    // Ends when the server shuts down (graceful shutdown waits for it).
+    let stream = futures_util::StreamExt::take_until(stream, state.stopping());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

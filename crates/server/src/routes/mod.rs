@@ -4,10 +4,12 @@
 //! - [`tickets`]: tickets, their messages, owner and history;
 //! - [`routing`]: routing explanations, availability, working hours, out of office;
 //! - [`events`]: live ticket events as Server-Sent Events;
-//! - [`email`], [`whatsapp`], [`voice`], [`forms`]: channel endpoints
-//!   (inbound mail, provider webhooks, form posts) and outbound delivery;
+//! - [`email`], [`whatsapp`], [`voice`], [`forms`], [`chat`]: channel endpoints
+//!   (inbound mail, provider webhooks, form posts, the chat visitor API and
+//!   widget) and outbound delivery;
 //! - [`ops`]: health, readiness, metrics, the OpenAPI document.
 
+pub mod chat;
 pub mod directory;
 pub mod email;
 pub mod events;

@@ -1,24 +1,439 @@
-//! (being written)
+//! WhatsApp Business (Cloud API): the webhook Meta calls, and replies sent
+//! back through the Graph API.
+//!
+//! - `GET /webhooks/whatsapp/{channel_key}`: Meta's subscription check; the
+//!   `hub.verify_token` must equal the channel's `settings.secrets.verify_token`.
+//! - `POST /webhooks/whatsapp/{channel_key}`: notifications, signed with the
+//!   app secret (`settings.secrets.app_secret`). The signature is checked on
+//!   the raw bytes before anything is parsed; a bad one is a 401 and nothing
+//!   is stored. Each customer message goes through [`inbound::receive`]
+//!   (deduplicated on its `wamid`), and the 200 is only sent once every
+//!   message is committed: Meta retries anything else for about a day, and
+//!   the `wamid` makes the retry harmless.
+//!
+//! A conversation stays on one ticket: a message joins the thread it quotes,
+//! else the newest open ticket of the same sender on this channel (found by
+//! the `whatsapp_wa_id` property every WhatsApp ticket carries), else opens
+//! a ticket routed by the channel's rule.
+//!
+//! Replies ([`deliver`]) are free-form text, which WhatsApp only allows
+//! within 24 hours of the customer's last message; after that a template is
+//! required and the reply is refused rather than sent to fail.
 
-use axum::Router;
-use switchboard_domain::{Channel, Message, Ticket};
+use std::{collections::HashMap, sync::OnceLock, time::Duration};
 
-use crate::{AppState, outbound::DeliveryError};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::Value;
+use switchboard_channels::{
+    ChannelError,
+    whatsapp::{self, DeliveryStatus, InboundMessage, StatusUpdate},
+};
+use switchboard_domain::{
+    AccountId, Actor, Channel, ChannelKind, Message, MessageKind, Name, Ticket, TicketId, UserId,
+    input::ContactRef,
+};
+use switchboard_store::{NewAttachment, NewMessage, StoreError, TicketQuery, View};
+
+use crate::{
+    AppState,
+    extract::{Path, Query},
+    inbound::{self, Inbound},
+    outbound::DeliveryError,
+    problem::ApiError,
+};
+
+/// The ticket property holding the sender's WhatsApp id; it is how the next
+/// message of the conversation finds the ticket.
+const WA_ID_PROPERTY: &str = "whatsapp_wa_id";
+
+/// How many of the channel's newest open tickets are searched for the
+/// sender's conversation.
+const OPEN_TICKETS_SEARCHED: u32 = 200;
 
 /// The routes of this area.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    Router::new().route(
+        "/webhooks/whatsapp/{channel_key}",
+        get(verify_subscription).post(notification),
+    )
 }
 
-/// Sends an agent's reply through the WhatsApp Cloud API.
+/// A string under the channel's `settings.secrets`.
+fn secret<'a>(channel: &'a Channel, name: &str) -> Option<&'a str> {
+    channel.settings.get("secrets")?.get(name)?.as_str()
+}
+
+/// A string (or number: phone number ids are often pasted as numbers)
+/// setting, if set and not empty.
+fn setting(channel: &Channel, name: &str) -> Option<String> {
+    match channel.settings.get(name)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The WhatsApp channel with this key, and its account. Another kind of
+/// channel is not found, exactly like a missing one.
+async fn whatsapp_channel(state: &AppState, key: String) -> Result<(AccountId, Channel), ApiError> {
+    let (account, channel) = state.store.channel_by_key(key).await?;
+    if channel.kind != ChannelKind::Whatsapp {
+        return Err(ApiError::NotFound("channel".into()));
+    }
+    Ok((account, channel))
+}
+
+fn refused(channel: &Channel, e: &ChannelError) -> ApiError {
+    metrics::counter!("switchboard_webhooks_refused_total", "channel" => "whatsapp").increment(1);
+    tracing::warn!(channel = %channel.id, error = %e, "WhatsApp webhook refused");
+    ApiError::Unauthorized
+}
+
+/// Meta's subscription check: the challenge as plain text, or 403.
+async fn verify_subscription(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (_, channel) = whatsapp_channel(&s, key).await?;
+    let expected = secret(&channel, "verify_token").unwrap_or_default();
+    let param = |name: &str| query.get(name).map(String::as_str);
+    match whatsapp::verify_subscription(
+        param("hub.mode"),
+        param("hub.verify_token"),
+        param("hub.challenge"),
+        expected,
+    ) {
+        Ok(challenge) => Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge,
+        )
+            .into_response()),
+        Err(e) => {
+            tracing::warn!(channel = %channel.id, error = %e, "WhatsApp verification refused");
+            Err(ApiError::forbidden(
+                "the verification request does not match this channel",
+            ))
+        }
+    }
+}
+
+/// A notification: verified, then every message stored and every status
+/// recorded before the 200.
+async fn notification(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (account, channel) = whatsapp_channel(&s, key).await?;
+    let body = body?;
+    let signature = headers
+        .get(whatsapp::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let app_secret = secret(&channel, "app_secret").unwrap_or_default();
+    whatsapp::verify_signature(app_secret, signature, &body).map_err(|e| refused(&channel, &e))?;
+    let notification = whatsapp::parse(&body).map_err(|e| match e {
+        ChannelError::Invalid { field, message } => ApiError::invalid(field, message),
+        ChannelError::Signature(_) => refused(&channel, &e),
+    })?;
+    for message in notification.messages {
+        receive_message(&s, account, &channel, message).await?;
+    }
+    for status in notification.statuses {
+        record_status(&s, account, &channel, status).await?;
+    }
+    for error in notification.errors {
+        tracing::warn!(channel = %channel.id, %error, "WhatsApp reported an error");
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Stores one customer message on its conversation's ticket.
+async fn receive_message(
+    state: &AppState,
+    account: AccountId,
+    channel: &Channel,
+    message: InboundMessage,
+) -> Result<(), ApiError> {
+    let phone = message.phone();
+    if phone.is_none() {
+        tracing::warn!(channel = %channel.id, wa_id = %message.wa_id, "WhatsApp sender is not an E.164 number; stored without contact");
+    }
+    let name = message
+        .profile_name
+        .clone()
+        .and_then(|n| Name::try_from(n).ok());
+    let who = match (&message.profile_name, &phone) {
+        (Some(n), Some(p)) => format!("{n} ({p})"),
+        (Some(n), None) => n.clone(),
+        (None, Some(p)) => p.to_string(),
+        (None, None) => message.wa_id.clone(),
+    };
+    let subject = match message.kind.as_str() {
+        "text" => first_line(&message.text, 80),
+        _ => String::new(),
+    };
+    let subject = if subject.is_empty() {
+        format!("WhatsApp from {who}")
+    } else {
+        subject
+    };
+    let hint = open_conversation(state, account, channel, &message.wa_id).await?;
+    let mut properties = message.properties;
+    properties.insert(WA_ID_PROPERTY.into(), Value::String(message.wa_id.clone()));
+    let attachments = message
+        .media
+        .map(|m| NewAttachment {
+            filename: m.filename,
+            content_type: m.mime_type,
+            content: None,
+            provider_ref: Some(m.id),
+        })
+        .into_iter()
+        .collect();
+    let received = inbound::receive(
+        state,
+        account,
+        channel,
+        Inbound {
+            external_id: Some(message.id.clone()),
+            thread: message.context_id.into_iter().collect(),
+            ticket_hint: hint,
+            contact: phone.map(|p| ContactRef {
+                email: None,
+                phone: Some(p),
+                name,
+            }),
+            subject,
+            body: message.text,
+            properties,
+            visitor_token: None,
+            attachments,
+        },
+    )
+    .await?;
+    metrics::counter!("switchboard_inbound_messages_total", "channel" => "whatsapp", "duplicate" => if received.duplicate { "true" } else { "false" })
+        .increment(1);
+    tracing::debug!(channel = %channel.id, ticket = %received.ticket.id, wamid = %message.id,
+        created = received.created, duplicate = received.duplicate, "WhatsApp message received");
+    Ok(())
+}
+
+/// The first line of `text`, cut to `max` characters.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = line.trim();
+    if line.chars().count() <= max {
+        line.to_owned()
+    } else {
+        let cut: String = line.chars().take(max - 1).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
+/// The newest open ticket of this channel with `wa_id`'s conversation.
+/// Only the newest [`OPEN_TICKETS_SEARCHED`] open tickets are looked at:
+/// a conversation older than that opens a new ticket, which is the better
+/// failure than scanning every open ticket on every message.
+async fn open_conversation(
+    state: &AppState,
+    account: AccountId,
+    channel: &Channel,
+    wa_id: &str,
+) -> Result<Option<TicketId>, ApiError> {
+    let page = state
+        .store
+        .list_tickets(
+            account,
+            // The `open` view does not depend on the caller.
+            UserId(0),
+            TicketQuery {
+                view: Some(View::Open),
+                channel_id: Some(channel.id),
+                limit: OPEN_TICKETS_SEARCHED,
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(page
+        .items
+        .iter()
+        .find(|t| t.properties.get(WA_ID_PROPERTY).and_then(Value::as_str) == Some(wa_id))
+        .map(|t| t.id))
+}
+
+/// Records a delivery status: counted, logged, and a failure becomes an
+/// internal note on the conversation's ticket so the agent knows the
+/// customer did not get the reply.
+async fn record_status(
+    state: &AppState,
+    account: AccountId,
+    channel: &Channel,
+    status: StatusUpdate,
+) -> Result<(), ApiError> {
+    metrics::counter!("switchboard_whatsapp_statuses_total", "status" => status.status.as_str())
+        .increment(1);
+    if status.status != DeliveryStatus::Failed {
+        tracing::debug!(channel = %channel.id, wamid = %status.id, status = status.status.as_str(), "WhatsApp status");
+        return Ok(());
+    }
+    let errors = if status.errors.is_empty() {
+        "no reason given".to_owned()
+    } else {
+        status.errors.join("; ")
+    };
+    tracing::warn!(channel = %channel.id, wamid = %status.id, %errors, "WhatsApp message not delivered");
+    // The ticket of the message itself if we know its wamid, else the
+    // recipient's open conversation.
+    let mut ticket = state
+        .store
+        .find_by_external_id(account, vec![status.id.clone()])
+        .await?
+        .map(|(t, _)| t);
+    if ticket.is_none()
+        && let Some(recipient) = &status.recipient_id
+    {
+        ticket = open_conversation(state, account, channel, recipient).await?;
+    }
+    let Some(ticket) = ticket else {
+        return Ok(());
+    };
+    let note = NewMessage {
+        kind: MessageKind::Note,
+        author: Actor::System,
+        body: format!("WhatsApp could not deliver message {}: {errors}", status.id),
+        // Keyed on the failed message: a redelivered status adds no second note.
+        external_id: Some(format!("whatsapp-failed:{}", status.id)),
+    };
+    match state.store.add_message(account, ticket, note).await {
+        Ok(_)
+        | Err(StoreError::Conflict {
+            field: "external_id",
+            ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The HTTP client for the Graph API, shared so connections are reused.
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            // Only fails if the TLS backend cannot initialise, which
+            // `Client::new` would report the same way.
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+fn store_failed(e: StoreError) -> DeliveryError {
+    DeliveryError(format!("could not read the ticket: {e}"))
+}
+
+/// Sends an agent's reply through the WhatsApp Cloud API, quoting the
+/// customer's last message. Refused (not sent) outside the 24-hour window.
 pub async fn deliver(
     state: &AppState,
     channel: &Channel,
     ticket: &Ticket,
     message: &Message,
 ) -> Result<(), DeliveryError> {
-    let _ = (state, channel, ticket, message);
-    Err(DeliveryError(
-        "WhatsApp delivery is not configured in this build".into(),
-    ))
+    // Webhook-style lookup: `deliver` is not told the account.
+    let (account, channel) = state
+        .store
+        .channel_by_key(channel.key.clone())
+        .await
+        .map_err(store_failed)?;
+    let phone_number_id = setting(&channel, "phone_number_id")
+        .ok_or_else(|| DeliveryError("settings.phone_number_id is not set".into()))?;
+    let token = secret(&channel, "access_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| DeliveryError("settings.secrets.access_token is not set".into()))?;
+    let base = setting(&channel, "graph_base_url")
+        .unwrap_or_else(|| whatsapp::DEFAULT_GRAPH_BASE_URL.into());
+    let version =
+        setting(&channel, "api_version").unwrap_or_else(|| whatsapp::DEFAULT_API_VERSION.into());
+
+    let contact = match ticket.contact_id {
+        Some(id) => Some(
+            state
+                .store
+                .get_contact(account, id)
+                .await
+                .map_err(store_failed)?,
+        ),
+        None => None,
+    };
+    let to = contact
+        .and_then(|c| c.phone)
+        .ok_or_else(|| DeliveryError("the ticket's contact has no phone number".into()))?;
+    let messages = state
+        .store
+        .list_messages(account, ticket.id)
+        .await
+        .map_err(store_failed)?;
+    let last_inbound = messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::Inbound && m.id != message.id)
+        .max_by_key(|m| (m.created_at, m.id))
+        .ok_or_else(|| {
+            DeliveryError(
+                "the customer never wrote on WhatsApp: a template message is required".into(),
+            )
+        })?;
+    if !whatsapp::reply_window_open(last_inbound.created_at, message.created_at) {
+        return Err(DeliveryError(format!(
+            "the customer's last message is more than 24 hours old ({}): WhatsApp only accepts \
+             a template message now",
+            last_inbound.created_at
+        )));
+    }
+    if message.body.chars().count() > whatsapp::MAX_TEXT_LEN {
+        return Err(DeliveryError(format!(
+            "WhatsApp text messages are limited to {} characters",
+            whatsapp::MAX_TEXT_LEN
+        )));
+    }
+    let url = whatsapp::reply_url(&base, &version, &phone_number_id);
+    let body = whatsapp::reply_body(
+        to.as_str(),
+        &message.body,
+        last_inbound.external_id.as_deref(),
+    );
+    let response = client()
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| DeliveryError(format!("Graph API unreachable: {e}")))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| DeliveryError(format!("Graph API answer unreadable: {e}")))?;
+    if !status.is_success() {
+        let why = whatsapp::error_message(&bytes).unwrap_or_else(|| "no explanation".into());
+        return Err(DeliveryError(format!("Graph API answered {status}: {why}")));
+    }
+    match whatsapp::sent_message_id(&bytes) {
+        Ok(wamid) => {
+            tracing::info!(ticket = %ticket.id, message = %message.id, %wamid, "WhatsApp reply sent")
+        }
+        // Accepted all the same; only the id for status updates is missing.
+        Err(e) => {
+            tracing::warn!(ticket = %ticket.id, error = %e, "WhatsApp reply sent without a message id")
+        }
+    }
+    Ok(())
 }

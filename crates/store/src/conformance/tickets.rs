@@ -518,7 +518,18 @@ pub async fn external_ids_dedupe_thread_and_keep_attachments(store: &dyn Store) 
         .unwrap();
     assert_eq!(
         store.channel_by_key("key-acme".into()).await.unwrap(),
-        (a, channel)
+        (a, channel.clone())
+    );
+    assert_eq!(
+        store.channels_of_kind(ChannelKind::Email).await.unwrap(),
+        vec![(a, channel)]
+    );
+    assert!(
+        store
+            .channels_of_kind(ChannelKind::Calls)
+            .await
+            .unwrap()
+            .is_empty()
     );
     assert!(matches!(
         store.channel_by_key("nope".into()).await,

@@ -42,6 +42,26 @@ pub async fn channel_by_key(c: &mut PgConnection, key: &str) -> Result<(AccountI
     ))
 }
 
+pub async fn channels_of_kind(
+    c: &mut PgConnection,
+    kind: ChannelKind,
+) -> Result<Vec<(AccountId, Channel)>> {
+    let ids: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT account_id, id FROM channels WHERE kind = $1 ORDER BY id")
+            .bind(kind.as_str())
+            .fetch_all(&mut *c)
+            .await?;
+    let mut found = Vec::with_capacity(ids.len());
+    for (account, id) in ids {
+        let account = AccountId(account);
+        found.push((
+            account,
+            directory::get_channel(c, account, ChannelId(id)).await?,
+        ));
+    }
+    Ok(found)
+}
+
 pub async fn add_attachments(
     c: &mut PgConnection,
     now: Timestamp,

@@ -35,8 +35,9 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use switchboard_domain::{
-    Account, AccountId, Actor, Channel, ChannelId, Clock, Contact, ContactId, HistoryEntry,
-    Message, Name, Owner, Principal, Skill, Team, TeamId, Ticket, TicketId, User, UserId, input::*,
+    Account, AccountId, Actor, Channel, ChannelId, ChannelKind, Clock, Contact, ContactId,
+    HistoryEntry, Message, Name, Owner, Principal, Skill, Team, TeamId, Ticket, TicketId, User,
+    UserId, input::*,
 };
 
 use crate::{
@@ -598,6 +599,11 @@ impl Store for PgStore {
     async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
         let mut c = self.pool.acquire().await?;
         channels::channel_by_key(&mut c, &key).await
+    }
+
+    async fn channels_of_kind(&self, kind: ChannelKind) -> Result<Vec<(AccountId, Channel)>> {
+        let mut c = self.pool.acquire().await?;
+        channels::channels_of_kind(&mut c, kind).await
     }
 
     async fn add_attachments(

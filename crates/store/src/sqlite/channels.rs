@@ -37,6 +37,18 @@ pub fn channel_by_key(c: &Connection, key: &str) -> Result<(AccountId, Channel)>
     Ok((account, directory::get_channel(c, account, id)?))
 }
 
+pub fn channels_of_kind(c: &Connection, kind: ChannelKind) -> Result<Vec<(AccountId, Channel)>> {
+    let ids: Vec<(AccountId, ChannelId)> = c
+        .prepare_cached("SELECT account_id, id FROM channels WHERE kind = ?1 ORDER BY id")?
+        .query_map([kind.as_str()], |r| {
+            Ok((AccountId(r.get(0)?), ChannelId(r.get(1)?)))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.into_iter()
+        .map(|(account, id)| Ok((account, directory::get_channel(c, account, id)?)))
+        .collect()
+}
+
 pub fn add_attachments(
     c: &Connection,
     now: Timestamp,

@@ -26,8 +26,9 @@ use std::{
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use switchboard_domain::{
-    Account, AccountId, Actor, Channel, ChannelId, Clock, Contact, ContactId, HistoryEntry,
-    Message, Name, Owner, Principal, Skill, Team, TeamId, Ticket, TicketId, User, UserId, input::*,
+    Account, AccountId, Actor, Channel, ChannelId, ChannelKind, Clock, Contact, ContactId,
+    HistoryEntry, Message, Name, Owner, Principal, Skill, Team, TeamId, Ticket, TicketId, User,
+    UserId, input::*,
 };
 
 use crate::{
@@ -544,6 +545,11 @@ impl Store for SqliteStore {
 
     async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
         self.read(move |c| channels::channel_by_key(c, &key)).await
+    }
+
+    async fn channels_of_kind(&self, kind: ChannelKind) -> Result<Vec<(AccountId, Channel)>> {
+        self.read(move |c| channels::channels_of_kind(c, kind))
+            .await
     }
 
     async fn add_attachments(

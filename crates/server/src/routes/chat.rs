@@ -1,0 +1,695 @@
+//! Live chat, the visitor's side, on a `chat` channel: start a conversation,
+//! send messages, list them (to catch up after a reconnect), and receive the
+//! agents' replies live as Server-Sent Events. Agents answer from the
+//! ordinary ticket API; a conversation *is* a ticket (type `message`).
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /chat/widget.js` | the embeddable widget (plain JavaScript) |
+//! | `POST /chat/{key}/conversations` | `{message, name?, email?, client_id?}` → `201 {conversation_id, visitor_token, status, message}` |
+//! | `GET /chat/{key}/conversations/{id}/messages?after=ID` | `{conversation_id, status, items}` |
+//! | `POST /chat/{key}/conversations/{id}/messages` | `{message, client_id?}` → `201 {message}` |
+//! | `GET /chat/{key}/conversations/{id}/events?after=ID` | `text/event-stream`: `message` and `status` events |
+//!
+//! **Visitor identity.** A visitor is a random id (32 hex digits). The
+//! server hands out a *signed visitor token*, `<id>.<signature>`, the
+//! signature being HMAC-SHA256 over the channel and the id, keyed by the
+//! channel's `settings.secrets.visitor_signing_key`. That key is created
+//! (32 random bytes) on the channel's first conversation and stored with
+//! the channel's other secrets, so it survives restarts and is the same on
+//! every node; the API shows it as `(set)`, and an admin may set or rotate
+//! it (rotation signs every visitor out: their next message starts a new
+//! conversation). Two nodes starting a channel's very first conversations
+//! at the same instant could each store a key, the later winning; the
+//! loser's visitor would then be refused and start over, which is safe.
+//!
+//! The token travels in the `X-Visitor-Token` header (the widget keeps it in
+//! the customer site's `localStorage`), in a `visitor_token` query parameter
+//! (`EventSource` cannot send headers), or in the `sb_visitor` cookie that
+//! the server sets on its own origin (`HttpOnly`, `SameSite=Lax`, path
+//! `/chat/{key}`), which serves pages on the same site as Switchboard. A
+//! conversation belongs to the visitor who started it: a missing or forged
+//! token is `401`, another visitor's conversation `404`.
+//!
+//! The ticket keeps the visitor id (never the signature) as its
+//! `visitor_token` property, which is how a contact that carries the same
+//! value in its `visitor_tokens` becomes the ticket's contact, and what
+//! contact-owner routing requires on chat. The widget also writes the id to
+//! a first-party `sb_visitor` cookie on the customer's site, so a form on
+//! that site names the same visitor.
+//!
+//! **Assignment.** The chatflow's "assign to" toggle is the channel's
+//! routing rule: with a rule the conversation is routed like any ticket;
+//! without one (or with `assign_to: nobody`) it waits in Unassigned.
+//!
+//! **Limits.** Every request counts against the rate limits (60 a minute
+//! per client IP, 1,200 per channel, or `settings.rate_limit`), bodies are
+//! at most 64 KiB, and `settings.allowed_origins` restricts the pages that
+//! may call, as for forms.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    convert::Infallible,
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::{
+    Extension, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, FromRequest, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use switchboard_channels::forms::first_line_subject;
+use switchboard_domain::{input::*, *};
+use switchboard_store::TicketEvent;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+use super::forms::{Cors, VISITOR_COOKIE, public_channel};
+use crate::{
+    AppState,
+    extract::{Path, Query, parse_json},
+    inbound::{self, Inbound},
+    problem::ApiError,
+    ratelimit::{ClientIp, Limits, RateLimiter},
+};
+
+/// Largest accepted request body.
+const MAX_BODY: usize = 64 * 1024;
+/// Longest message, in characters.
+const MAX_MESSAGE_CHARS: usize = 10_000;
+/// Limits when `settings.rate_limit` does not set them: a conversation is
+/// many small requests, so more than a form's.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    per_ip_per_minute: 60,
+    per_channel_per_minute: 1_200,
+};
+/// The header a script sends the visitor token in.
+const TOKEN_HEADER: &str = "x-visitor-token";
+
+mod visitor;
+
+use visitor::{conversation, ensure_key, issue, presented, verify, visitor};
+
+/// The chat routes' own state.
+#[derive(Debug, Default)]
+struct ChatState {
+    limiter: RateLimiter,
+    /// Serialises creating a channel's signing key within this process.
+    key_lock: tokio::sync::Mutex<()>,
+}
+
+/// The routes of this area.
+pub fn router() -> Router<AppState> {
+    let conversation = "/chat/{channel_key}/conversations/{id}";
+    Router::new()
+        .route("/chat/widget.js", get(widget))
+        .route(
+            "/chat/{channel_key}/conversations",
+            post(start).options(preflight),
+        )
+        .route(
+            &format!("{conversation}/messages"),
+            get(list).post(send).options(preflight),
+        )
+        .route(
+            &format!("{conversation}/events"),
+            get(events).options(preflight),
+        )
+        .layer(Extension(Arc::new(ChatState::default())))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// `GET /chat/widget.js`: the widget, embedded with
+/// `<script src=".../chat/widget.js" data-channel="KEY" async></script>`.
+async fn widget() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../static/widget.js"),
+    )
+        .into_response()
+}
+
+/// `OPTIONS` on any chat route: the CORS preflight.
+async fn preflight(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = params.get("channel_key").cloned().unwrap_or_default();
+    let (_, channel) = public_channel(&state, key, ChannelKind::Chat).await?;
+    Ok(Cors::check(&channel, &headers)?.preflight("GET, POST, OPTIONS"))
+}
+
+/// A message as the visitor sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatMessage {
+    /// Its id; increases with time.
+    pub id: MessageId,
+    /// `visitor` or `agent`.
+    pub from: &'static str,
+    /// The text.
+    pub body: String,
+    /// The agent's name, for agent messages written by a user.
+    pub author_name: Option<String>,
+    /// When it was written.
+    pub created_at: jiff::Timestamp,
+}
+
+/// Turns stored messages into what the visitor may see: their own messages
+/// and public replies, never internal notes. Agent names are looked up once
+/// per user (`names` is the cache).
+async fn visible(
+    state: &AppState,
+    account: AccountId,
+    messages: Vec<Message>,
+    names: &mut HashMap<UserId, Option<String>>,
+) -> Vec<ChatMessage> {
+    let mut out = Vec::new();
+    for m in messages {
+        let from = match m.kind {
+            MessageKind::Inbound => "visitor",
+            MessageKind::Reply => "agent",
+            MessageKind::Note => continue,
+        };
+        let author_name = match m.author {
+            Actor::User { user_id } if from == "agent" => match names.get(&user_id) {
+                Some(known) => known.clone(),
+                None => {
+                    // A deleted or unreadable user just shows no name.
+                    let user = state.store.get_user(account, user_id).await.ok();
+                    let name = user.map(|u| u.name.to_string());
+                    names.insert(user_id, name.clone());
+                    name
+                }
+            },
+            _ => None,
+        };
+        out.push(ChatMessage {
+            id: m.id,
+            from,
+            body: m.body,
+            author_name,
+            created_at: m.created_at,
+        });
+    }
+    out
+}
+
+/// Looks the channel up, checks CORS and the rate limits, and runs `then`;
+/// CORS headers go on every answer from there on, errors included.
+async fn guarded<F, Fut>(
+    state: &AppState,
+    chat: &ChatState,
+    key: String,
+    client: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    then: F,
+) -> Response
+where
+    F: FnOnce(AccountId, Channel) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let (account, channel) = match public_channel(state, key, ChannelKind::Chat).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    let cors = match Cors::check(&channel, headers) {
+        Ok(cors) => cors,
+        Err(e) => return e.into_response(),
+    };
+    let result = async {
+        let limits = Limits::from_settings(&channel.settings, DEFAULT_LIMITS)?;
+        chat.limiter.check(&channel.key, client, limits)?;
+        then(account, channel).await
+    }
+    .await;
+    cors.apply(result.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// A message's text: trimmed, not empty, not too long.
+fn message_text(text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid("message", "a message needs some text"));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::invalid(
+            "message",
+            format!("at most {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// The external id of a visitor's message, from the client's id for it, so
+/// a retried send stores one message. Scoped by channel and visitor, so no
+/// one can collide with (or probe) anyone else's ids.
+fn external_id(
+    channel: &Channel,
+    visitor: &str,
+    scope: &str,
+    client_id: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(id) = client_id else { return Ok(None) };
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if !valid {
+        return Err(ApiError::invalid(
+            "client_id",
+            "1 to 64 letters, digits, '-' or '_'",
+        ));
+    }
+    Ok(Some(format!("chat:{}:{visitor}:{scope}:{id}", channel.id)))
+}
+
+/// The stored message a received visitor message became (for a retried
+/// send, the one stored the first time).
+async fn stored_message(
+    state: &AppState,
+    account: AccountId,
+    received: &inbound::Received,
+    external_id: Option<String>,
+) -> Result<Message, ApiError> {
+    if let Some(m) = &received.message {
+        return Ok(m.clone());
+    }
+    let gone = || ApiError::Internal("a duplicate chat message was not found again".into());
+    let ext = external_id.ok_or_else(gone)?;
+    let (ticket, id) = state
+        .store
+        .find_by_external_id(account, vec![ext])
+        .await?
+        .ok_or_else(gone)?;
+    let messages = state.store.list_messages(account, ticket).await?;
+    messages.into_iter().find(|m| m.id == id).ok_or_else(gone)
+}
+
+/// Body of `POST /chat/{key}/conversations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    message: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// `POST /chat/{key}/conversations`: a new conversation (a ticket routed by
+/// the channel's rule). A valid visitor token keeps the visitor; without one
+/// (or with a stale one) a new visitor is issued.
+async fn start(
+    State(state): State<AppState>,
+    Extension(chat): Extension<Arc<ChatState>>,
+    Path(key): Path<String>,
+    ClientIp(client): ClientIp,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let (s, c, h) = (state.clone(), chat.clone(), headers.clone());
+    guarded(&s, &c, key, client, &h, move |account, channel| async move {
+        let body = Bytes::from_request(request, &()).await?;
+        let input: StartRequest = parse_json(&headers, &body)?;
+        let text = message_text(&input.message)?;
+        let present = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let email = present(input.email)
+            .map(EmailAddress::try_from)
+            .transpose()
+            .map_err(|e| ApiError::invalid("email", e.to_string()))?;
+        let name = present(input.name)
+            .map(Name::try_from)
+            .transpose()
+            .map_err(|e| ApiError::invalid("name", e.to_string()))?;
+        let key = ensure_key(&state, &chat.key_lock, account, &channel).await?;
+        let (visitor, token) = match presented(&headers, None)
+            .and_then(|t| verify(&key, channel.id, &t).map(|v| (v, t)))
+        {
+            Some(known) => known,
+            None => issue(&key, channel.id),
+        };
+        let ext = external_id(&channel, &visitor, "start", input.client_id.as_deref())?;
+        let mut properties = Map::new();
+        if let (None, Some(name)) = (&email, &name) {
+            // No address to make a contact of: keep the name for the agent.
+            properties.insert("visitor_name".into(), Value::String(name.to_string()));
+        }
+        let received = inbound::receive(
+            &state,
+            account,
+            &channel,
+            Inbound {
+                external_id: ext.clone(),
+                contact: email.map(|email| ContactRef {
+                    email: Some(email),
+                    phone: None,
+                    name,
+                }),
+                subject: first_line_subject(&text, "Chat conversation"),
+                body: text,
+                properties,
+                visitor_token: Some(visitor),
+                ..Inbound::default()
+            },
+        )
+        .await?;
+        let message = stored_message(&state, account, &received, ext).await?;
+        let shown = visible(&state, account, vec![message], &mut HashMap::new()).await;
+        metrics::counter!("switchboard_chat_conversations_total")
+            .increment(u64::from(received.created));
+        let status = if received.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+        let mut response = (
+            status,
+            axum::Json(json!({
+                "conversation_id": received.ticket.id,
+                "visitor_token": token,
+                "status": received.ticket.status,
+                "message": shown.first(),
+            })),
+        )
+            .into_response();
+        let secure = headers
+            .get("x-forwarded-proto")
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+        let cookie = format!(
+            "{VISITOR_COOKIE}={token}; Path=/chat/{}; Max-Age=31536000; HttpOnly; SameSite=Lax{}",
+            channel.key,
+            if secure { "; Secure" } else { "" }
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        Ok(response)
+    })
+    .await
+}
+
+/// Query of the visitor's reads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadParams {
+    /// The token, for clients that cannot send a header (`EventSource`).
+    visitor_token: Option<String>,
+    /// Only messages after this id.
+    after: Option<i64>,
+}
+
+/// `GET /chat/{key}/conversations/{id}/messages`: the conversation so far
+/// (or after `after`), for a first load and to catch up after a reconnect.
+async fn list(
+    State(state): State<AppState>,
+    Extension(chat): Extension<Arc<ChatState>>,
+    Path((key, id)): Path<(String, TicketId)>,
+    Query(params): Query<ReadParams>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    let (s, c, h) = (state.clone(), chat.clone(), headers.clone());
+    guarded(
+        &s,
+        &c,
+        key,
+        client,
+        &h,
+        move |account, channel| async move {
+            let visitor = visitor(&channel, &headers, params.visitor_token.as_deref())?;
+            let ticket = conversation(&state, account, &channel, &visitor, id).await?;
+            let after = params.after.unwrap_or(0);
+            let messages = state.store.list_messages(account, id).await?;
+            let newer = messages.into_iter().filter(|m| m.id.0 > after).collect();
+            let items = visible(&state, account, newer, &mut HashMap::new()).await;
+            Ok(axum::Json(json!({
+                "conversation_id": ticket.id,
+                "status": ticket.status,
+                "items": items,
+            }))
+            .into_response())
+        },
+    )
+    .await
+}
+
+/// Body of `POST /chat/{key}/conversations/{id}/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendRequest {
+    message: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// `POST /chat/{key}/conversations/{id}/messages`: the visitor writes. With
+/// a `client_id`, a retry returns the message stored the first time (`200`).
+async fn send(
+    State(state): State<AppState>,
+    Extension(chat): Extension<Arc<ChatState>>,
+    Path((key, id)): Path<(String, TicketId)>,
+    ClientIp(client): ClientIp,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let (s, c, h) = (state.clone(), chat.clone(), headers.clone());
+    guarded(
+        &s,
+        &c,
+        key,
+        client,
+        &h,
+        move |account, channel| async move {
+            let visitor = visitor(&channel, &headers, None)?;
+            let ticket = conversation(&state, account, &channel, &visitor, id).await?;
+            let body = Bytes::from_request(request, &()).await?;
+            let input: SendRequest = parse_json(&headers, &body)?;
+            let text = message_text(&input.message)?;
+            let ext = external_id(
+                &channel,
+                &visitor,
+                &ticket.id.to_string(),
+                input.client_id.as_deref(),
+            )?;
+            let received = inbound::receive(
+                &state,
+                account,
+                &channel,
+                Inbound {
+                    external_id: ext.clone(),
+                    ticket_hint: Some(ticket.id),
+                    body: text,
+                    visitor_token: Some(visitor),
+                    ..Inbound::default()
+                },
+            )
+            .await?;
+            let message = stored_message(&state, account, &received, ext).await?;
+            let shown = visible(&state, account, vec![message], &mut HashMap::new()).await;
+            let status = if received.duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Ok((status, axum::Json(json!({"message": shown.first()}))).into_response())
+        },
+    )
+    .await
+}
+
+/// `GET /chat/{key}/conversations/{id}/events`: the conversation live.
+/// Each `message` event (id = the message id) is a visitor message or an
+/// agent's public reply as in the list; a `status` event says the
+/// conversation was closed or reopened. With `Last-Event-ID` (sent by
+/// `EventSource` on its own reconnects) or `after`, missed messages come
+/// first. Notes never leave the server.
+async fn events(
+    State(state): State<AppState>,
+    Extension(chat): Extension<Arc<ChatState>>,
+    Path((key, id)): Path<(String, TicketId)>,
+    Query(params): Query<ReadParams>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    let (s, c, h) = (state.clone(), chat.clone(), headers.clone());
+    guarded(
+        &s,
+        &c,
+        key,
+        client,
+        &h,
+        move |account, channel| async move {
+            let visitor = visitor(&channel, &headers, params.visitor_token.as_deref())?;
+            conversation(&state, account, &channel, &visitor, id).await?;
+            let after = headers
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .or(params.after);
+            // Subscribe before reading what exists, so nothing committed in
+            // between is missed (it would only be seen twice, and `sent` drops
+            // the second).
+            let receiver = state.store.subscribe();
+            let mut feed = Feed {
+                state: state.clone(),
+                account,
+                ticket: id,
+                receiver,
+                pending: VecDeque::new(),
+                sent: HashSet::new(),
+                names: HashMap::new(),
+            };
+            let existing = state.store.list_messages(account, id).await?;
+            feed.sent.extend(
+                existing
+                    .iter()
+                    .filter(|m| after.is_none_or(|a| m.id.0 <= a))
+                    .map(|m| m.id),
+            );
+            feed.refill(existing).await;
+            // Ends when the server shuts down (graceful shutdown waits for it).
+            let stream = futures_util::StreamExt::take_until(feed.into_stream(), state.stopping());
+            Ok(Sse::new(stream)
+                .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+                .into_response())
+        },
+    )
+    .await
+}
+
+/// One visitor's live view of a conversation.
+struct Feed {
+    state: AppState,
+    account: AccountId,
+    ticket: TicketId,
+    receiver: Receiver<TicketEvent>,
+    /// Visible messages not sent yet, oldest first.
+    pending: VecDeque<ChatMessage>,
+    /// Every message already sent or known to the client. A set rather than
+    /// the highest id: on PostgreSQL two messages may commit out of id order.
+    sent: HashSet<MessageId>,
+    names: HashMap<UserId, Option<String>>,
+}
+
+impl Feed {
+    /// Queues the visible messages of `messages` not sent yet.
+    async fn refill(&mut self, messages: Vec<Message>) {
+        let unseen: Vec<Message> = messages
+            .into_iter()
+            .filter(|m| !self.sent.contains(&m.id))
+            .collect();
+        self.sent.extend(unseen.iter().map(|m| m.id));
+        let shown = visible(&self.state, self.account, unseen, &mut self.names).await;
+        self.pending.extend(shown);
+    }
+
+    /// Re-reads the conversation and queues what is new; `None` if the
+    /// store failed (the stream then ends and the client reconnects).
+    async fn catch_up(&mut self) -> Option<()> {
+        match self
+            .state
+            .store
+            .list_messages(self.account, self.ticket)
+            .await
+        {
+            Ok(messages) => {
+                self.refill(messages).await;
+                Some(())
+            }
+            Err(e) => {
+                tracing::warn!(ticket = %self.ticket, error = %e, "chat stream could not read messages");
+                None
+            }
+        }
+    }
+
+    /// The next event for the visitor; `None` ends the stream.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(m) = self.pending.pop_front() {
+                match Event::default()
+                    .id(m.id.to_string())
+                    .event("message")
+                    .json_data(&m)
+                {
+                    Ok(event) => return Some(event),
+                    Err(_) => continue,
+                }
+            }
+            match self.receiver.recv().await {
+                Ok(e) if e.account_id == self.account && e.ticket_id == self.ticket => {
+                    match e.event {
+                        HistoryEvent::MessageAdded {
+                            kind: MessageKind::Note,
+                            ..
+                        } => {}
+                        HistoryEvent::MessageAdded { .. } => self.catch_up().await?,
+                        // Only open/closed matters to the visitor; stage
+                        // moves (waiting on us, on them) are internal.
+                        HistoryEvent::StatusChanged {
+                            from_status,
+                            to_status,
+                            ..
+                        } if from_status != to_status => {
+                            return Event::default()
+                                .event("status")
+                                .json_data(json!({"status": to_status}))
+                                .ok();
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                // Events were dropped: whatever they were, re-reading the
+                // conversation recovers the messages among them.
+                Err(RecvError::Lagged(_)) => self.catch_up().await?,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> {
+        futures_util::stream::unfold(self, |mut feed| async move {
+            feed.next().await.map(|event| (Ok(event), feed))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_scoped_and_checked() {
+        let channel = Channel {
+            id: ChannelId(7),
+            kind: ChannelKind::Chat,
+            name: Name::try_from("Chat".to_owned()).unwrap(),
+            key: "k".into(),
+            settings: Map::new(),
+            routing: None,
+            office_hours: None,
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        assert_eq!(
+            external_id(&channel, "v", "12", Some("abc-1"))
+                .unwrap()
+                .as_deref(),
+            Some("chat:7:v:12:abc-1")
+        );
+        assert_eq!(external_id(&channel, "v", "12", None).unwrap(), None);
+        assert!(external_id(&channel, "v", "12", Some("a b")).is_err());
+    }
+}

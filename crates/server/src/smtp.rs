@@ -1,0 +1,602 @@
+//! The SMTP listener of `switchboard serve --smtp-listen ADDR`: receives
+//! mail for the e-mail channels' addresses (point an MX record or a
+//! forwarding rule at it) and hands each message to
+//! [`routes::email::receive_email`], the path the HTTP inbound route takes
+//! too.
+//!
+//! The protocol is parsed by `smtp-proto`: EHLO/HELO, MAIL FROM, RCPT TO,
+//! DATA, RSET, NOOP, QUIT (and polite refusals of the rest). Recipients are
+//! checked at `RCPT`: a channel's `settings.address` or its plus-addressed
+//! form (`support+42@...`) is accepted, anything else gets `550`, so we
+//! never accept mail we would have to bounce. A message is answered only
+//! after it is stored: `250` means committed, `550` names what is malformed
+//! (nothing was written), `451` asks the sender to retry (a retry with the
+//! same Message-ID cannot make a second message).
+//!
+//! One task per connection, a bound on connections, on line length and on
+//! message size (`552` beyond it), and a timeout on every read.
+
+use std::{
+    collections::HashMap,
+    io,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use smtp_proto::{EhloResponse, Error as ProtoError, Request, Response};
+use switchboard_channels::email::{self, RecipientMatch};
+use switchboard_domain::{AccountId, Channel, ChannelKind};
+use switchboard_store::{Store, StoreError};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{
+        TcpListener, TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    sync::{Mutex, Semaphore, watch},
+    task::JoinSet,
+};
+
+use crate::{
+    AppState,
+    problem::ApiError,
+    routes::{self, email::Envelope},
+};
+
+/// Limits and names of the listener.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// The name we greet with.
+    pub hostname: String,
+    /// Largest message accepted (advertised as `SIZE`).
+    pub max_message_bytes: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Connections served at once; more are told `421` and closed.
+    pub max_connections: usize,
+    /// How long a client may stay silent (RFC 5321 suggests 5 minutes).
+    pub idle_timeout: Duration,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            hostname: "switchboard".into(),
+            max_message_bytes: routes::email::MAX_MESSAGE_BYTES,
+            max_recipients: 100,
+            max_connections: 512,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Longest command line accepted (RFC 5321 requires 512; extensions add).
+const MAX_LINE: usize = 4096;
+
+/// Serves SMTP on `listener` until `shutdown` resolves, with the default
+/// limits; then tells open sessions `421` at their next command and waits
+/// for them (a message being stored is finished first).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_with(listener, state, SmtpConfig::default(), shutdown).await
+}
+
+/// [`serve`] with explicit limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    config: SmtpConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let shared = Arc::new(Shared {
+        directory: Directory::new(state.store.clone()),
+        state,
+        config,
+    });
+    let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+    let (stop, stopped) = watch::channel(false);
+    let mut sessions = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, do not spin.
+                        tracing::warn!(error = %e, "SMTP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    sessions.spawn(async move {
+                        let mut stream = stream;
+                        let _ = stream.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
+                    });
+                    continue;
+                };
+                let shared = shared.clone();
+                let stopped = stopped.clone();
+                sessions.spawn(async move {
+                    if let Err(e) = Session::new(&shared, stream, peer, stopped).run().await {
+                        tracing::debug!(%peer, error = %e, "SMTP session ended");
+                    }
+                    drop(slot);
+                });
+            }
+        }
+    }
+    let _ = stop.send(true);
+    while sessions.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// What every session reads.
+struct Shared {
+    state: AppState,
+    directory: Directory,
+    config: SmtpConfig,
+}
+
+/// A recipient resolved to its channel.
+#[derive(Debug, Clone)]
+struct Target {
+    account: AccountId,
+    channel: Channel,
+}
+
+/// Which e-mail channel an address belongs to, across accounts.
+///
+/// The directory lists every account's e-mail channels and keeps the result
+/// a few seconds; an unknown
+/// address reloads it (at most once a second, so a flood of bad recipients
+/// cannot turn into a flood of reads), which makes a channel created a
+/// moment ago reachable at once.
+struct Directory {
+    store: Arc<dyn Store>,
+    cache: Mutex<Option<(Instant, Vec<Target>)>>,
+}
+
+impl Directory {
+    const FRESH: Duration = Duration::from_secs(5);
+    const RELOAD_ON_MISS: Duration = Duration::from_secs(1);
+
+    fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The channel `recipient` is addressed to, if any.
+    async fn resolve(&self, recipient: &str) -> Result<Option<Target>, StoreError> {
+        let mut cache = self.cache.lock().await;
+        let older_than = |cache: &Option<(Instant, Vec<Target>)>, limit: Duration| {
+            cache.as_ref().is_none_or(|(at, _)| at.elapsed() > limit)
+        };
+        if older_than(&cache, Self::FRESH) {
+            *cache = Some((Instant::now(), self.load().await?));
+        }
+        let mut found = cache.as_ref().and_then(|(_, t)| find(t, recipient));
+        if found.is_none() && older_than(&cache, Self::RELOAD_ON_MISS) {
+            let targets = self.load().await?;
+            found = find(&targets, recipient);
+            *cache = Some((Instant::now(), targets));
+        }
+        Ok(found)
+    }
+
+    /// Every e-mail channel with an address, of every account.
+    async fn load(&self) -> Result<Vec<Target>, StoreError> {
+        Ok(self
+            .store
+            .channels_of_kind(ChannelKind::Email)
+            .await?
+            .into_iter()
+            .filter(|(_, c)| routes::email::channel_address(c).is_some())
+            .map(|(account, channel)| Target { account, channel })
+            .collect())
+    }
+}
+
+/// An exact match wins over a plus-addressed one (`support+vip@` may be a
+/// channel of its own).
+fn find(targets: &[Target], recipient: &str) -> Option<Target> {
+    let matches = |t: &&Target| {
+        routes::email::channel_address(&t.channel)
+            .and_then(|a| email::match_recipient(recipient, a))
+    };
+    targets
+        .iter()
+        .find(|t| matches(t) == Some(RecipientMatch::Exact))
+        .or_else(|| targets.iter().find(|t| matches(t).is_some()))
+        .cloned()
+}
+
+/// One mail transaction: MAIL FROM, its RCPTs.
+struct Transaction {
+    sender: String,
+    recipients: Vec<(String, Target)>,
+}
+
+/// How a read ended.
+enum Read {
+    /// A whole line (or the whole message), in the buffer.
+    Done,
+    /// Longer than allowed; the rest was skipped.
+    TooLong,
+    /// The client went away.
+    Closed,
+    /// The server is stopping.
+    Stopping,
+}
+
+struct Session<'a> {
+    shared: &'a Shared,
+    peer: SocketAddr,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    stopped: watch::Receiver<bool>,
+    greeted: bool,
+    transaction: Option<Transaction>,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        shared: &'a Shared,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stopped: watch::Receiver<bool>,
+    ) -> Self {
+        let (read, writer) = stream.into_split();
+        Self {
+            shared,
+            peer,
+            reader: BufReader::new(read),
+            writer,
+            stopped,
+            greeted: false,
+            transaction: None,
+        }
+    }
+
+    /// Writes one reply. `esc` is the enhanced status code (RFC 3463);
+    /// `[0, 0, 0]` for the replies that carry none (220, 354).
+    async fn reply(&mut self, code: u16, esc: [u8; 3], message: &str) -> io::Result<()> {
+        let mut out = Vec::with_capacity(message.len() + 16);
+        if esc == [0, 0, 0] {
+            out.extend_from_slice(format!("{code} {message}\r\n").as_bytes());
+        } else {
+            Response::new(code, esc[0], esc[1], esc[2], message).write(&mut out)?;
+        }
+        self.writer.write_all(&out).await
+    }
+
+    async fn run(mut self) -> io::Result<()> {
+        let greeting = format!("{} Switchboard ESMTP ready", self.shared.config.hostname);
+        self.reply(220, [0, 0, 0], &greeting).await?;
+        let mut line = Vec::with_capacity(256);
+        loop {
+            match self.read_line(&mut line).await? {
+                Read::Done => {}
+                Read::TooLong => {
+                    self.reply(500, [5, 5, 2], "Line too long").await?;
+                    continue;
+                }
+                Read::Closed => return Ok(()),
+                Read::Stopping => {
+                    return self
+                        .reply(421, [4, 3, 2], "Shutting down, try again later")
+                        .await;
+                }
+            }
+            let request = Request::parse(&mut line.iter()).map(Request::into_owned);
+            if !self.handle(request).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Answers one command; `false` ends the session.
+    async fn handle(&mut self, request: Result<Request<String>, ProtoError>) -> io::Result<bool> {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                let (code, esc, text) = match e {
+                    ProtoError::UnknownCommand => {
+                        (500, [5, 5, 1], "Command not recognised".to_owned())
+                    }
+                    ProtoError::InvalidSenderAddress => {
+                        (501, [5, 1, 7], "Bad sender address".to_owned())
+                    }
+                    ProtoError::InvalidRecipientAddress => {
+                        (501, [5, 1, 3], "Bad recipient address".to_owned())
+                    }
+                    ProtoError::UnsupportedParameter { param } => {
+                        (555, [5, 5, 4], format!("Unsupported parameter {param}"))
+                    }
+                    ProtoError::ResponseTooLong => (500, [5, 5, 2], "Line too long".to_owned()),
+                    // A whole line that still "needs more": an empty or
+                    // truncated command.
+                    ProtoError::NeedsMoreData { .. } => {
+                        (500, [5, 5, 2], "Command not recognised".to_owned())
+                    }
+                    other => (501, [5, 5, 4], other.to_string()),
+                };
+                self.reply(code, esc, &text).await?;
+                return Ok(true);
+            }
+        };
+        match request {
+            Request::Ehlo { .. } => {
+                self.greeted = true;
+                self.transaction = None;
+                let mut ehlo = EhloResponse::new(self.shared.config.hostname.as_str());
+                ehlo.capabilities = smtp_proto::EXT_8BIT_MIME
+                    | smtp_proto::EXT_ENHANCED_STATUS_CODES
+                    | smtp_proto::EXT_PIPELINING
+                    | smtp_proto::EXT_SIZE
+                    | smtp_proto::EXT_SMTP_UTF8;
+                ehlo.size = self.shared.config.max_message_bytes;
+                let mut out = Vec::new();
+                ehlo.write(&mut out)?;
+                self.writer.write_all(&out).await?;
+            }
+            Request::Helo { host } => {
+                self.greeted = true;
+                self.transaction = None;
+                let text = format!("{} greets {host}", self.shared.config.hostname);
+                self.reply(250, [0, 0, 0], &text).await?;
+            }
+            Request::Mail { from } => {
+                if !self.greeted {
+                    self.reply(503, [5, 5, 1], "Send EHLO or HELO first")
+                        .await?;
+                } else if self.transaction.is_some() {
+                    self.reply(503, [5, 5, 1], "Nested MAIL command").await?;
+                } else if from.size > self.shared.config.max_message_bytes {
+                    self.reply(552, [5, 3, 4], "Message too big").await?;
+                } else {
+                    self.transaction = Some(Transaction {
+                        sender: from.address,
+                        recipients: Vec::new(),
+                    });
+                    self.reply(250, [2, 1, 0], "Sender OK").await?;
+                }
+            }
+            Request::Rcpt { to } => self.recipient(to.address).await?,
+            Request::Data => return self.data().await,
+            Request::Rset => {
+                self.transaction = None;
+                self.reply(250, [2, 0, 0], "Reset").await?;
+            }
+            Request::Noop { .. } => self.reply(250, [2, 0, 0], "OK").await?,
+            Request::Quit => {
+                self.reply(221, [2, 0, 0], "Bye").await?;
+                return Ok(false);
+            }
+            Request::Vrfy { .. } => {
+                self.reply(252, [2, 5, 2], "Cannot verify, but will try delivery")
+                    .await?
+            }
+            Request::Help { .. } => {
+                self.reply(
+                    214,
+                    [2, 0, 0],
+                    "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT",
+                )
+                .await?
+            }
+            other => {
+                let text = format!("{} not implemented", other.name());
+                self.reply(502, [5, 5, 1], &text).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn recipient(&mut self, address: String) -> io::Result<()> {
+        let Some(transaction) = &self.transaction else {
+            return self.reply(503, [5, 5, 1], "Send MAIL first").await;
+        };
+        if transaction.recipients.len() >= self.shared.config.max_recipients {
+            return self.reply(452, [4, 5, 3], "Too many recipients").await;
+        }
+        match self.shared.directory.resolve(&address).await {
+            Ok(Some(target)) => {
+                if let Some(t) = &mut self.transaction {
+                    t.recipients.push((address, target));
+                }
+                self.reply(250, [2, 1, 5], "Recipient OK").await
+            }
+            Ok(None) => {
+                let text = format!("No mailbox {address} here");
+                self.reply(550, [5, 1, 1], &text).await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "SMTP recipient lookup failed");
+                self.reply(451, [4, 3, 0], "Temporary failure, try again later")
+                    .await
+            }
+        }
+    }
+
+    /// DATA: reads the message, stores it, answers. `false` ends the session.
+    async fn data(&mut self) -> io::Result<bool> {
+        let Some(transaction) = self.transaction.take() else {
+            self.reply(503, [5, 5, 1], "Send MAIL first").await?;
+            return Ok(true);
+        };
+        if transaction.recipients.is_empty() {
+            self.transaction = Some(transaction);
+            self.reply(554, [5, 5, 1], "No valid recipients").await?;
+            return Ok(true);
+        }
+        self.reply(354, [0, 0, 0], "End data with <CR><LF>.<CR><LF>")
+            .await?;
+        let mut raw = Vec::new();
+        match self.read_data(&mut raw).await? {
+            Read::Done => {}
+            Read::TooLong => {
+                let text = format!(
+                    "Message exceeds {} bytes",
+                    self.shared.config.max_message_bytes
+                );
+                self.reply(552, [5, 3, 4], &text).await?;
+                return Ok(true);
+            }
+            Read::Closed | Read::Stopping => return Ok(false),
+        }
+        let (code, esc, text) = self.store(transaction, &raw).await;
+        self.reply(code, esc, &text).await?;
+        Ok(true)
+    }
+
+    /// Parses and stores one message for each channel it was addressed to.
+    async fn store(&self, transaction: Transaction, raw: &[u8]) -> (u16, [u8; 3], String) {
+        let parsed = match email::parse(raw) {
+            Ok(p) => p,
+            Err(e) => return (550, [5, 6, 0], format!("Malformed message: {e}")),
+        };
+        // One delivery per channel, with the recipients that led to it
+        // (they carry the plus-addressed ticket ids).
+        let mut per_channel: HashMap<(AccountId, i64), (Target, Vec<String>)> = HashMap::new();
+        for (address, target) in transaction.recipients {
+            per_channel
+                .entry((target.account, target.channel.id.0))
+                .or_insert_with(|| (target, Vec::new()))
+                .1
+                .push(address);
+        }
+        let mut tickets = Vec::new();
+        for (target, recipients) in per_channel.into_values() {
+            let envelope = Envelope {
+                sender: Some(transaction.sender.clone()),
+                recipients,
+            };
+            let result = routes::email::receive_email(
+                &self.shared.state,
+                target.account,
+                &target.channel,
+                parsed.clone(),
+                &envelope,
+            )
+            .await;
+            match result {
+                Ok((received, _)) => tickets.push(format!("#{}", received.ticket.id)),
+                Err(ApiError::Invalid { field, detail }) => {
+                    let field = field.unwrap_or_else(|| "message".into());
+                    return (
+                        550,
+                        [5, 6, 0],
+                        format!("Malformed message: {field}: {detail}"),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(peer = %self.peer, error = %e, "SMTP delivery not stored");
+                    return (451, [4, 3, 0], "Temporary failure, try again later".into());
+                }
+            }
+        }
+        (
+            250,
+            [2, 0, 0],
+            format!("Delivered to ticket {}", tickets.join(", ")),
+        )
+    }
+
+    /// Waits for more input, the idle timeout or the shutdown signal.
+    async fn fill(&mut self) -> io::Result<Option<usize>> {
+        if *self.stopped.borrow() {
+            return Ok(None);
+        }
+        let timeout = self.shared.config.idle_timeout;
+        tokio::select! {
+            filled = tokio::time::timeout(timeout, self.reader.fill_buf()) => match filled {
+                Ok(Ok(buf)) => Ok(Some(buf.len())),
+                Ok(Err(e)) => Err(e),
+                Err(_) => {
+                    let _ = self.reply(421, [4, 4, 2], "Idle too long, closing").await;
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"))
+                }
+            },
+            _ = self.stopped.changed() => Ok(None),
+        }
+    }
+
+    /// One command line into `line` (CRLF included), at most [`MAX_LINE`].
+    async fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<Read> {
+        line.clear();
+        let mut too_long = false;
+        loop {
+            match self.fill().await? {
+                None => return Ok(Read::Stopping),
+                Some(0) => return Ok(Read::Closed),
+                Some(_) => {}
+            }
+            let buf = self.reader.buffer();
+            let (chunk, done) = match memchr(b'\n', buf) {
+                Some(at) => (&buf[..=at], true),
+                None => (buf, false),
+            };
+            let used = chunk.len();
+            if line.len() + chunk.len() > MAX_LINE {
+                too_long = true;
+            } else {
+                line.extend_from_slice(chunk);
+            }
+            self.reader.consume(used);
+            if done {
+                return Ok(if too_long { Read::TooLong } else { Read::Done });
+            }
+        }
+    }
+
+    /// The message after DATA up to `<CRLF>.<CRLF>`, dot-unstuffed, into
+    /// `raw`. Past the size limit the rest is read and dropped, so the
+    /// client is in step for the `552` and its next command.
+    async fn read_data(&mut self, raw: &mut Vec<u8>) -> io::Result<Read> {
+        let limit = self.shared.config.max_message_bytes;
+        let mut receiver = smtp_proto::request::receiver::DataReceiver::new();
+        let mut discard: Option<smtp_proto::request::receiver::DummyDataReceiver> = None;
+        loop {
+            match self.fill().await? {
+                None => return Ok(Read::Stopping),
+                Some(0) => return Ok(Read::Closed),
+                Some(_) => {}
+            }
+            let buf = self.reader.buffer();
+            let mut bytes = buf.iter();
+            let done = match &mut discard {
+                Some(d) => d.ingest(&mut bytes),
+                None => receiver.ingest(&mut bytes, raw),
+            };
+            let used = buf.len() - bytes.len();
+            self.reader.consume(used);
+            if discard.is_none() && raw.len() > limit {
+                discard = Some(smtp_proto::request::receiver::DummyDataReceiver::new_data(
+                    &receiver,
+                ));
+                *raw = Vec::new();
+            }
+            if done {
+                return Ok(if discard.is_some() {
+                    Read::TooLong
+                } else {
+                    Read::Done
+                });
+            }
+        }
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
