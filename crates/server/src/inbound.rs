@@ -73,13 +73,10 @@ pub async fn receive(
     {
         return Ok(duplicate(store.get_ticket(account, ticket).await?));
     }
-    let mut existing = match store
+    let mut existing = store
         .find_by_external_id(account, inbound.thread.clone())
         .await?
-    {
-        Some((ticket, _)) => Some(ticket),
-        None => None,
-    };
+        .map(|(ticket, _)| ticket);
     if existing.is_none()
         && let Some(hint) = inbound.ticket_hint
         && store.get_ticket(account, hint).await.is_ok()

@@ -46,7 +46,7 @@ impl TestDatabase {
         let schema = format!(
             "sbt_{}_{}",
             std::process::id(),
-            jiff::Timestamp::now().as_nanosecond() as u64 % 1_000_000_000_000
+            (jiff::Timestamp::now().as_nanosecond() as u64 % 1_000_000_000_000)
                 ^ u64::from(rand_suffix())
         );
         sqlx::query(&format!("CREATE SCHEMA {schema}"))

@@ -176,7 +176,8 @@ impl Ctx<'_> {
             }
             let target = ti < users.len() && users[ti] == c.user_id;
             ti += usize::from(target);
-            if !target && !(oi < others.len() && others[oi] == c.user_id) {
+            let other = oi < others.len() && others[oi] == c.user_id;
+            if !target && !other {
                 continue; // in the snapshot for another reason (a contact owner)
             }
             let check = self.check(c, target, required);
