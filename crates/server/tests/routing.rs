@@ -864,8 +864,9 @@ async fn channel_kinds_take_their_rule_kinds() {
         422,
         Some("routing.assign_to"),
     );
+    assert_eq!(try_rule("chat", owner.clone()).await.0, StatusCode::OK);
     assert_problem(
-        &try_rule("chat", owner.clone()).await,
+        &try_rule("chat", json!({"assign_to": "team_only", "teams": [1]})).await,
         422,
         Some("routing.assign_to"),
     );

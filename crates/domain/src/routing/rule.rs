@@ -122,8 +122,9 @@ impl RoutingRule {
     /// Checks that a channel of `kind` can use this rule: e-mail, WhatsApp
     /// and custom channels take every kind (the customer agent with its
     /// fallback included); forms take users and teams, team only, contact
-    /// owner or nobody; chat and calls ring or hand conversations to users
-    /// and teams, or to nobody (chat's assignment toggle off).
+    /// owner or nobody; chat takes users and teams, contact owner (a known
+    /// visitor) or nobody (its assignment toggle off); calls ring users and
+    /// teams, or nobody.
     pub fn check_channel(&self, kind: crate::ChannelKind) -> Result<(), DomainError> {
         use crate::ChannelKind as K;
         let allowed: &[AssignTo] = match kind {
@@ -134,7 +135,12 @@ impl RoutingRule {
                 AssignTo::ContactOwner,
                 AssignTo::Nobody,
             ],
-            K::Chat | K::Calls => &[AssignTo::UsersAndTeams, AssignTo::Nobody],
+            K::Chat => &[
+                AssignTo::UsersAndTeams,
+                AssignTo::ContactOwner,
+                AssignTo::Nobody,
+            ],
+            K::Calls => &[AssignTo::UsersAndTeams, AssignTo::Nobody],
         };
         if allowed.contains(&self.assign_to) {
             Ok(())
