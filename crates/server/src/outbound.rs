@@ -6,7 +6,7 @@
 //! reply is committed. Delivery failures are logged and counted; the reply
 //! stays stored, and the agent sees it in the ticket.
 
-use switchboard_domain::{Channel, ChannelKind, Message, Ticket};
+use switchboard_domain::{AccountId, Channel, ChannelKind, Message, Ticket};
 
 use crate::{AppState, routes};
 
@@ -17,25 +17,30 @@ pub struct DeliveryError(pub String);
 
 /// The external id to store with a reply on `ticket`, if its channel needs
 /// one before sending (e-mail: our `Message-ID`).
-pub fn external_id_for_reply(channel: Option<&Channel>, ticket: &Ticket) -> Option<String> {
-    let channel = channel?;
+pub fn external_id_for_reply(channel: &Channel, ticket: &Ticket) -> Option<String> {
     match channel.kind {
         ChannelKind::Email => Some(routes::email::new_message_id(channel, ticket)),
         _ => None,
     }
 }
 
-/// Sends a stored reply out through its channel (e-mail, WhatsApp, chat).
+/// Sends a stored reply out through its channel (e-mail, WhatsApp; chat
+/// visitors get replies from their event stream). `channel` is the store's
+/// record, secrets included.
 pub async fn deliver(
     state: &AppState,
-    channel: Option<Channel>,
+    account: AccountId,
+    channel: &Channel,
     ticket: &Ticket,
     message: &Message,
 ) {
-    let Some(channel) = channel else { return };
     let result = match channel.kind {
-        ChannelKind::Email => routes::email::deliver(state, &channel, ticket, message).await,
-        ChannelKind::Whatsapp => routes::whatsapp::deliver(state, &channel, ticket, message).await,
+        ChannelKind::Email => {
+            routes::email::deliver(state, account, channel, ticket, message).await
+        }
+        ChannelKind::Whatsapp => {
+            routes::whatsapp::deliver(state, account, channel, ticket, message).await
+        }
         _ => Ok(()),
     };
     match result {

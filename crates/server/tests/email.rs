@@ -618,7 +618,7 @@ async fn automated_mail_is_flagged_and_never_answered_automatically() {
         .unwrap();
     for ticket in [auto, dsn, human] {
         let id = outbound::external_id_for_reply(
-            Some(&channel),
+            &channel,
             &desk
                 .app
                 .store
@@ -641,7 +641,7 @@ async fn automated_mail_is_flagged_and_never_answered_automatically() {
             )
             .await
             .unwrap();
-        outbound::deliver(&state, Some(channel.clone()), &ticket, &message).await;
+        outbound::deliver(&state, desk.account, &channel, &ticket, &message).await;
     }
     let deliveries = sent.lock().unwrap().clone();
     assert_eq!(

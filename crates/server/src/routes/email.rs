@@ -281,6 +281,7 @@ pub fn new_message_id(channel: &Channel, ticket: &Ticket) -> String {
 /// automated mail.
 pub async fn deliver(
     state: &AppState,
+    account: AccountId,
     channel: &Channel,
     ticket: &Ticket,
     message: &Message,
@@ -300,14 +301,7 @@ pub async fn deliver(
         )));
     }
     let failed = |what: &str, e: &dyn std::fmt::Display| DeliveryError(format!("{what}: {e}"));
-    // The channel as stored, with its secrets (and the account, which the
-    // caller does not pass).
-    let (account, channel) = state
-        .store
-        .channel_by_key(channel.key.clone())
-        .await
-        .map_err(|e| failed("channel", &e))?;
-    let from = channel_address(&channel)
+    let from = channel_address(channel)
         .ok_or_else(|| DeliveryError("the channel has no settings.address".into()))?;
     let contact_id = ticket
         .contact_id
@@ -329,7 +323,7 @@ pub async fn deliver(
     let message_id = message
         .external_id
         .clone()
-        .unwrap_or_else(|| new_message_id(&channel, ticket));
+        .unwrap_or_else(|| new_message_id(channel, ticket));
     let reply = email::Reply {
         from,
         from_name: Some(channel.name.as_str()),
@@ -343,7 +337,7 @@ pub async fn deliver(
         automatic,
     };
     let built = email::build_reply(&reply).map_err(|e| failed("reply", &e))?;
-    let transport = relay_transport(&channel)?;
+    let transport = relay_transport(channel)?;
     transport
         .send(built)
         .await

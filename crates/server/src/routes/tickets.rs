@@ -247,11 +247,11 @@ pub(crate) async fn add_message(
         body: req.body,
         external_id: channel
             .as_ref()
-            .and_then(|(c, t)| crate::outbound::external_id_for_reply(Some(c), t)),
+            .and_then(|(c, t)| crate::outbound::external_id_for_reply(c, t)),
     };
     let (message, ticket) = s.store.add_message(me.account_id, id, message).await?;
     if let Some((c, _)) = channel {
-        crate::outbound::deliver(&s, Some(c), &ticket, &message).await;
+        crate::outbound::deliver(&s, me.account_id, &c, &ticket, &message).await;
     }
     Ok((
         StatusCode::CREATED,

@@ -344,25 +344,20 @@ fn store_failed(e: StoreError) -> DeliveryError {
 /// customer's last message. Refused (not sent) outside the 24-hour window.
 pub async fn deliver(
     state: &AppState,
+    account: AccountId,
     channel: &Channel,
     ticket: &Ticket,
     message: &Message,
 ) -> Result<(), DeliveryError> {
-    // Webhook-style lookup: `deliver` is not told the account.
-    let (account, channel) = state
-        .store
-        .channel_by_key(channel.key.clone())
-        .await
-        .map_err(store_failed)?;
-    let phone_number_id = setting(&channel, "phone_number_id")
+    let phone_number_id = setting(channel, "phone_number_id")
         .ok_or_else(|| DeliveryError("settings.phone_number_id is not set".into()))?;
-    let token = secret(&channel, "access_token")
+    let token = secret(channel, "access_token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| DeliveryError("settings.secrets.access_token is not set".into()))?;
-    let base = setting(&channel, "graph_base_url")
+    let base = setting(channel, "graph_base_url")
         .unwrap_or_else(|| whatsapp::DEFAULT_GRAPH_BASE_URL.into());
     let version =
-        setting(&channel, "api_version").unwrap_or_else(|| whatsapp::DEFAULT_API_VERSION.into());
+        setting(channel, "api_version").unwrap_or_else(|| whatsapp::DEFAULT_API_VERSION.into());
 
     let contact = match ticket.contact_id {
         Some(id) => Some(
