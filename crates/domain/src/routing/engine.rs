@@ -491,13 +491,13 @@ impl Ctx<'_> {
     }
 
     /// Skills the ticket requires: every required skill and the mandatory
-    /// ones as [`SkillMask`] bits, and whether optional ones were dropped.
-    fn required_skills(&self) -> (u64, u64, bool) {
+    /// ones as [`SkillMask`] bits over `ids` (the rule's
+    /// [`RoutingRule::skill_ids`]), and whether optional ones were dropped.
+    fn required_skills(&self, ids: &[SkillId]) -> (u64, u64, bool) {
         let relaxed = self
             .rule
             .relax_after_seconds
             .is_some_and(|n| self.facts.waited_seconds >= u64::from(n));
-        let ids = self.rule.skill_ids();
         let (mut required, mut mandatory) = (0u64, 0u64);
         for r in &self.rule.skills {
             let value = match self.facts.properties.get(&r.property) {

@@ -202,25 +202,29 @@ impl RoutingRule {
     /// Bit `i` of a candidate's [`SkillMask`](super::SkillMask) stands for
     /// the `i`-th (validation keeps them to 64).
     pub fn skill_ids(&self) -> Vec<SkillId> {
-        let mut ids: Vec<SkillId> = Vec::new();
-        for r in &self.skills {
-            if !ids.contains(&r.skill_id) {
-                ids.push(r.skill_id);
-            }
-        }
-        ids.truncate(64);
-        ids
+        self.distinct_skills().collect()
     }
 
-    /// Which of the rule's skills a user with skills `has` holds.
+    /// Which of the rule's skills a user with skills `has` holds. Called for
+    /// every candidate of a snapshot, so it allocates nothing.
     pub fn skill_mask(&self, has: &[SkillId]) -> super::SkillMask {
         let bits = self
-            .skill_ids()
-            .iter()
+            .distinct_skills()
             .enumerate()
             .filter(|(_, id)| has.contains(id))
             .fold(0u64, |m, (i, _)| m | 1 << i);
         super::SkillMask(bits)
+    }
+
+    /// [`RoutingRule::skill_ids`] without the vector (rules name a handful,
+    /// so the quadratic first-mention test is cheaper than a set).
+    fn distinct_skills(&self) -> impl Iterator<Item = SkillId> + '_ {
+        self.skills
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| !self.skills[..*i].iter().any(|p| p.skill_id == r.skill_id))
+            .map(|(_, r)| r.skill_id)
+            .take(64)
     }
 
     /// Every user id and team id the rule names (fallback included).

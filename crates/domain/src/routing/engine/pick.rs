@@ -245,12 +245,11 @@ impl Ctx<'_> {
     ) -> Decision {
         let t = self.facts.ticket_type;
         let targets = self.targets(users, teams);
-        let (required, mandatory, relaxed) = self.required_skills();
+        let skill_ids = self.rule.skill_ids();
+        let (required, mandatory, relaxed) = self.required_skills(&skill_ids);
         let cycle = self.snapshot.rr_cycle.max(1);
         // Names by bit, for the explanation (a rule names a handful).
-        let names: Vec<Arc<str>> = self
-            .rule
-            .skill_ids()
+        let names: Vec<Arc<str>> = skill_ids
             .iter()
             .map(|s| Arc::from(self.skill_name(*s)))
             .collect();
