@@ -10,6 +10,7 @@
 //! - [`model`]: accounts, users, teams, skills, contacts, channels, tickets,
 //!   messages and history entries, as stored and as served.
 //! - [`routing`]: routing rules, availability and the pure routing engine.
+//! - [`jobs`]: the scheduler's job kinds and keys.
 //! - [`triage`]: the manual triage rules (who owns a ticket after a hand
 //!   assignment or a reply, how status and pipeline stage move together).
 //! - [`clock`]: the injected source of time.
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod input;
+pub mod jobs;
 pub mod model;
 pub mod routing;
 pub mod triage;
@@ -27,5 +29,6 @@ pub mod values;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::DomainError;
 pub use ids::*;
+pub use jobs::JobKind;
 pub use model::*;
 pub use values::{E164, EmailAddress, Name, TimeZoneName};

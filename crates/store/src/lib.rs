@@ -254,8 +254,8 @@ pub struct RoutingRecord {
     /// When it was decided.
     #[schema(value_type = String, format = DateTime)]
     pub at: jiff::Timestamp,
-    /// What asked for it: `created`, `waiting_queue`, `skill_relaxation`, `rebalance_on_away`.
-    pub trigger: String,
+    /// What asked for it.
+    pub trigger: switchboard_domain::routing::RoutingTrigger,
     /// The rule, every candidate's verdict, the outcome and why.
     pub explanation: switchboard_domain::routing::Explanation,
 }

@@ -282,12 +282,86 @@ pub struct Explanation {
     pub branch: Vec<String>,
     /// Skills the ticket required (after any relaxation).
     pub required_skills: Vec<String>,
-    /// Every candidate and its verdict.
+    /// Every candidate and its verdict (at most [`Explanation::KEPT`] once
+    /// stored, the chosen user always among them; see `omitted`).
     pub candidates: Vec<CandidateReport>,
+    /// How many candidates the stored explanation leaves out, by verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omitted: Vec<OmittedCount>,
     /// The outcome.
     pub outcome: Outcome,
     /// In a sentence.
     pub summary: String,
+}
+
+/// Candidates an explanation leaves out, counted by verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OmittedCount {
+    /// The verdict (`eligible`, `away`, `lacks_skill`, ...).
+    pub verdict: String,
+    /// How many candidates had it.
+    pub count: u32,
+}
+
+impl Verdict {
+    /// The verdict's name, as serialised.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Eligible => "eligible",
+            Verdict::NotFound => "not_found",
+            Verdict::Deactivated => "deactivated",
+            Verdict::NotSeated => "not_seated",
+            Verdict::NotATarget => "not_a_target",
+            Verdict::Away { .. } => "away",
+            Verdict::LacksSkill { .. } => "lacks_skill",
+            Verdict::AtCapacity { .. } => "at_capacity",
+        }
+    }
+}
+
+impl Explanation {
+    /// The most candidates a stored explanation lists one by one.
+    ///
+    /// Why a limit: over a pool of 1,000 agents the full list is ~60 KB of
+    /// JSON per decision, which is more to serialise and write than the
+    /// whole rest of a routed create, and nobody reads a thousand lines to
+    /// learn why a ticket went to Ana. The first [`Explanation::KEPT`] (by
+    /// user id, the chosen user always included) are kept and the rest are
+    /// counted by verdict in `omitted`.
+    pub const KEPT: usize = 50;
+
+    /// The explanation as stored: see [`Explanation::KEPT`].
+    pub fn for_storage(mut self) -> Self {
+        if self.candidates.len() <= Self::KEPT {
+            return self;
+        }
+        let chosen = match self.outcome {
+            Outcome::Assign { user_id, .. } => Some(user_id),
+            _ => None,
+        };
+        let chosen_at = chosen.and_then(|u| self.candidates.iter().position(|c| c.user_id == u));
+        let mut kept = Vec::with_capacity(Self::KEPT);
+        let mut omitted: Vec<OmittedCount> = Vec::new();
+        // Keep the first KEPT - 1, then the chosen one if it lies beyond.
+        let room = Self::KEPT - usize::from(chosen_at.is_some_and(|i| i >= Self::KEPT - 1));
+        for (i, c) in std::mem::take(&mut self.candidates).into_iter().enumerate() {
+            if kept.len() < room || Some(i) == chosen_at {
+                kept.push(c);
+                continue;
+            }
+            let name = c.verdict.name();
+            match omitted.iter_mut().find(|o| o.verdict == name) {
+                Some(o) => o.count += 1,
+                None => omitted.push(OmittedCount {
+                    verdict: name.to_owned(),
+                    count: 1,
+                }),
+            }
+        }
+        self.candidates = kept;
+        self.omitted = omitted;
+        self
+    }
 }
 
 /// A decision and what applying it changes besides the owner.
@@ -358,6 +432,7 @@ impl Ctx<'_> {
                 branch: self.branch,
                 required_skills: required,
                 candidates,
+                omitted: Vec::new(),
                 outcome,
                 summary,
             },

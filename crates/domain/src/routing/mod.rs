@@ -4,12 +4,23 @@
 //! - [`availability`]: manual status, out of office, working hours in the
 //!   user's time zone;
 //! - [`engine`]: [`engine::decide`], from rule + ticket facts + candidate
-//!   snapshot to a decision with its explanation.
+//!   snapshot to a decision with its explanation;
+//! - [`apply`]: what a decision changes (owner, queue, round robin, jobs,
+//!   notices), once for every backend;
+//! - [`counters`]: how a ticket save moves its owners' open and load counters;
+//! - [`state`]: an account's routing state, kept between decisions so a
+//!   decision reads no SQL per candidate.
 
+pub mod apply;
 pub mod availability;
+pub mod counters;
 pub mod engine;
 pub mod rule;
+pub mod state;
 
+pub use apply::*;
 pub use availability::*;
+pub use counters::*;
 pub use engine::*;
 pub use rule::*;
+pub use state::*;

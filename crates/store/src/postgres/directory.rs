@@ -139,6 +139,8 @@ pub async fn create_user(
     account: AccountId,
     input: NewUser,
 ) -> Result<User> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (account_id, name, email, role, help_desk_seat, time_zone, created_at, capacity)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -265,6 +267,8 @@ pub async fn update_user(
     id: UserId,
     patch: UserPatch,
 ) -> Result<User> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let mut user = get_user(c, account, id).await?;
     let was_active_super_admin = user.role == Role::SuperAdmin && !user.deactivated;
     if let Some(v) = patch.name {
@@ -345,6 +349,8 @@ pub async fn create_team(
     account: AccountId,
     input: NewTeam,
 ) -> Result<Team> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO teams (account_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
     )
@@ -432,6 +438,8 @@ pub async fn update_team(
     id: TeamId,
     patch: TeamPatch,
 ) -> Result<Team> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     get_team(c, account, id).await?;
     if let Some(name) = patch.name {
         sqlx::query("UPDATE teams SET name = $1 WHERE id = $2 AND account_id = $3")
@@ -465,6 +473,8 @@ pub async fn create_skill(
     account: AccountId,
     input: NewSkill,
 ) -> Result<Skill> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO skills (account_id, name, category) VALUES ($1, $2, $3) RETURNING id",
     )
@@ -684,6 +694,8 @@ pub async fn create_channel(
     input: NewChannel,
     key: String,
 ) -> Result<Channel> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO channels (account_id, kind, name, key, settings, created_at) VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id",
@@ -738,6 +750,8 @@ pub async fn update_channel(
     id: ChannelId,
     patch: ChannelPatch,
 ) -> Result<Channel> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let mut channel = get_channel(c, account, id).await?;
     if let Some(v) = patch.name {
         channel.name = v;

@@ -7,8 +7,9 @@
 //! - [`tickets`]: tickets, messages and history;
 //! - [`channels`]: external ids, channels by key, attachments;
 //! - [`testing`]: a fresh schema per test on the test server;
-//! - [`routing`]: counters, snapshots, decisions, the waiting queue and the
-//!   scheduler.
+//! - [`routing`]: counters, decisions, the waiting queue and the scheduler;
+//! - [`routing_state`]: each account's routing state, kept per node and
+//!   checked against `accounts.routing_version`.
 //!
 //! Every write is one transaction ([`transaction!`]). Writes that can route
 //! first take the account's routing lock ([`routing::lock_account`]), so
@@ -22,6 +23,7 @@
 mod channels;
 mod directory;
 mod routing;
+pub(crate) mod routing_state;
 mod rows;
 mod schema;
 pub mod testing;
@@ -54,6 +56,8 @@ pub struct PgStore {
     /// Seeds one generator per routed transaction (a transaction may be
     /// retried, and a lock must not be held across an await).
     seeds: Arc<Mutex<SplitMix>>,
+    /// The routing state this node keeps per account (see `routing_state`).
+    routing: Arc<routing_state::Kept>,
 }
 
 /// Wraps a database error as [`StoreError::Backend`].
@@ -112,14 +116,26 @@ macro_rules! transaction {
                 .await
                 .map_err($crate::postgres::backend)?;
             let $now = $store.now();
-            let result: $crate::Result<_> = {
-                let $c: &mut sqlx::PgConnection = &mut tx;
-                $body
-            };
+            // The routing code reaches this transaction's routing state
+            // through a task-local (see `routing_state`).
+            let routing = $crate::postgres::routing_state::Tx::new($store.routing.clone());
+            let result: $crate::Result<_> = routing
+                .scope(async {
+                    let $c: &mut sqlx::PgConnection = &mut tx;
+                    let result: $crate::Result<_> = $body;
+                    result
+                })
+                .await;
             let result = match result {
-                Ok(value) => tx.commit().await.map(|()| value).map_err(Into::into),
+                Ok(value) => match routing.before_commit(&mut tx).await {
+                    Ok(()) => tx.commit().await.map(|()| value).map_err(Into::into),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
+            if result.is_ok() {
+                routing.after_commit();
+            }
             match result {
                 Err(e) if retryable(&e) && attempt < 10 => {
                     attempt += 1;
@@ -207,6 +223,7 @@ impl PgStore {
             seeds: Arc::new(Mutex::new(SplitMix(
                 jiff::Timestamp::now().as_nanosecond() as u64
             ))),
+            routing: Arc::default(),
         })
     }
 
@@ -291,7 +308,7 @@ impl Store for PgStore {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
             let user = directory::create_user(c, now, account, input.clone()).await?;
-            routing::drain_waiting(c, now, account, &mut self.rng()).await?;
+            routing::drain_waiting(c, now, account, 0, &mut self.rng()).await?;
             Ok(user)
         })
     }
@@ -319,7 +336,7 @@ impl Store for PgStore {
                 routing::availability_changed(c, now, account, id, was, &mut rng).await?;
             }
             // A seat, capacity or reactivation may make waiting tickets assignable.
-            routing::drain_waiting(c, now, account, &mut rng).await?;
+            routing::drain_waiting(c, now, account, 0, &mut rng).await?;
             Ok(user)
         })
     }
@@ -344,7 +361,7 @@ impl Store for PgStore {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
             let team = directory::update_team(c, account, id, patch.clone()).await?;
-            routing::drain_waiting(c, now, account, &mut self.rng()).await?;
+            routing::drain_waiting(c, now, account, 0, &mut self.rng()).await?;
             Ok(team)
         })
     }
@@ -422,7 +439,7 @@ impl Store for PgStore {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
             let channel = directory::update_channel(c, account, id, patch.clone()).await?;
-            routing::drain_waiting(c, now, account, &mut self.rng()).await?;
+            routing::drain_waiting(c, now, account, 0, &mut self.rng()).await?;
             Ok(channel)
         })
     }
@@ -549,6 +566,8 @@ impl Store for PgStore {
                 .bind(account.0)
                 .execute(&mut *c)
                 .await?;
+            let kept = settings.clone();
+            routing_state::changed(account, |s| s.set_availability_settings(user, kept));
             let now = routing::availability_changed(
                 c,
                 now,

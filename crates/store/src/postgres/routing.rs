@@ -18,17 +18,12 @@
 //! the jobs of an account are only written under its lock, which is what
 //! keeps them exact without row locks or SERIALIZABLE.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{Connection, PgConnection};
-use switchboard_domain::{routing::*, *};
+use switchboard_domain::{jobs, routing::*, *};
 
-use super::{OrNotFound, backend, rows, tickets};
+use super::{OrNotFound, backend, routing_state, rows, tickets};
 use crate::{Result, RoutingRecord};
-
-/// Loads count tickets assigned in the last 30 days.
-pub const LOAD_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30);
 
 /// The high bits of every routing lock key ("SB"), so the keys stay clear of
 /// other advisory locks taken with a single 64-bit key (migrations).
@@ -63,18 +58,11 @@ async fn try_lock_account(c: &mut PgConnection, account: AccountId) -> Result<bo
         .await?)
 }
 
-/// Adds `open` and `load` to a user's counters for one ticket type.
-async fn bump(
-    c: &mut PgConnection,
-    account: AccountId,
-    user: i64,
-    ty: &str,
-    open: i64,
-    load: i64,
-) -> Result<()> {
-    if open == 0 && load == 0 {
-        return Ok(());
-    }
+/// The most waiting tickets one transaction routes (see [`drain_waiting`]).
+pub const DRAIN_BATCH: usize = 64;
+
+/// Adds a counter delta to the stored counters and to the kept state.
+async fn bump(c: &mut PgConnection, account: AccountId, d: &CounterDelta) -> Result<()> {
     sqlx::query(
         "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, type) DO UPDATE
@@ -82,17 +70,21 @@ async fn bump(
              load_count = user_ticket_counts.load_count + EXCLUDED.load_count",
     )
     .bind(account.0)
-    .bind(user)
-    .bind(ty)
-    .bind(open)
-    .bind(load)
+    .bind(d.user.0)
+    .bind(d.ticket_type.as_str())
+    .bind(d.open)
+    .bind(d.load)
     .execute(&mut *c)
     .await?;
+    routing_state::changed(account, |s| {
+        s.counts_changed(d.user, d.ticket_type, d.open, d.load)
+    });
     Ok(())
 }
 
-/// Moves the owners' counters from the ticket's stored state to `t`'s, and
-/// returns whether `t` counts in its owner's load. Called by every save.
+/// Moves the owners' counters from the ticket's stored state to `t`'s
+/// ([`counter_moves`]), and returns whether `t` counts in its owner's load.
+/// Called by every save.
 ///
 /// Reads the stored state without a row lock: every caller holds the
 /// account's routing lock, and every write that changes a ticket's owner or
@@ -110,62 +102,54 @@ pub async fn adjust_counters(
     .bind(account.0)
     .fetch_one(&mut *c)
     .await?;
-    let old_owner: Option<i64> = rows::get(&row, 0)?;
-    let old_status: String = rows::get(&row, 1)?;
-    let old_counted = rows::flag(&row, 2)?;
-    let ty = t.ticket_type.as_str();
-    let new_open = t.status == Status::Open && t.owner.user_id.is_some();
-    let new_counted = new_open
-        && t.assigned_at
-            .is_some_and(|a| now.duration_since(a) < LOAD_WINDOW);
-    if let Some(old) = old_owner {
-        let open = -i64::from(old_status == "open");
-        bump(c, account, old, ty, open, -i64::from(old_counted)).await?;
+    let old = Counted {
+        owner: rows::get::<Option<i64>>(&row, 0)?.map(UserId),
+        open: rows::get::<String>(&row, 1)? == "open",
+        in_load: rows::flag(&row, 2)?,
+    };
+    let moves = counter_moves(old, t, now);
+    for d in &moves.deltas {
+        bump(c, account, d).await?;
     }
-    if let Some(new) = t.owner.user_id {
-        let (open, load) = (i64::from(new_open), i64::from(new_counted));
-        bump(c, account, new.0, ty, open, load).await?;
+    match moves.expires_at {
+        Some(at) => schedule(c, account, JobKind::LoadExpiry, t.id.0, at).await?,
+        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, t.id.0).await?,
+        None => {}
     }
-    let key = format!("load:{}", t.id);
-    match (new_counted, t.assigned_at) {
-        (true, Some(at)) => {
-            schedule(c, account, "load_expiry", &key, t.id.0, at + LOAD_WINDOW).await?
-        }
-        _ => unschedule(c, &key).await?,
-    }
-    Ok(new_counted)
+    Ok(moves.in_load)
 }
 
-/// Schedules (or moves) the job `key`.
+/// Schedules (or moves) the job of `kind` for `subject`.
 pub async fn schedule(
     c: &mut PgConnection,
     account: AccountId,
-    kind: &str,
-    key: &str,
+    kind: JobKind,
     subject: i64,
     at: Timestamp,
 ) -> Result<()> {
-    // Rounded up: a job must never run before its instant, or it would find
-    // nothing changed and reschedule itself at the same millisecond.
-    let run_at = rows::ms(at) + i64::from(at.subsec_nanosecond() % 1_000_000 != 0);
     sqlx::query(
         "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (key) DO UPDATE SET run_at = EXCLUDED.run_at",
     )
     .bind(account.0)
-    .bind(run_at)
-    .bind(kind)
-    .bind(key)
+    .bind(jobs::run_at_ms(at))
+    .bind(kind.as_str())
+    .bind(kind.key(account, subject))
     .bind(subject)
     .execute(&mut *c)
     .await?;
     Ok(())
 }
 
-/// Drops the job `key`, if scheduled.
-async fn unschedule(c: &mut PgConnection, key: &str) -> Result<()> {
+/// Drops the job of `kind` for `subject`, if scheduled.
+async fn unschedule(
+    c: &mut PgConnection,
+    account: AccountId,
+    kind: JobKind,
+    subject: i64,
+) -> Result<()> {
     sqlx::query("DELETE FROM jobs WHERE key = $1")
-        .bind(key)
+        .bind(kind.key(account, subject))
         .execute(&mut *c)
         .await?;
     Ok(())
@@ -187,166 +171,33 @@ pub async fn availability_settings(
     Ok((rows::json(&row, 0)?, rows::value(&row, 1)?))
 }
 
-/// The candidates among `ids`, sorted by user id, in one statement: a
-/// routed create holds the account's routing lock while this runs, so its
-/// round trips are paid by every decision queued behind it.
-async fn load_candidates(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    channel: ChannelId,
-    rule: &RoutingRule,
-    ids: &[i64],
-) -> Result<Vec<Candidate>> {
-    let rows = sqlx::query(
-        "SELECT u.id, deactivated, help_desk_seat, time_zone, availability, capacity, last_assigned_at,
-            (SELECT team_id FROM team_members WHERE user_id = u.id AND main = 1),
-            ARRAY(SELECT skill_id FROM user_skills WHERE user_id = u.id),
-            (SELECT last_cycle FROM round_robin WHERE channel_id = $3 AND user_id = u.id),
-            ARRAY(SELECT type FROM user_ticket_counts WHERE user_id = u.id ORDER BY type),
-            ARRAY(SELECT open_count FROM user_ticket_counts WHERE user_id = u.id ORDER BY type),
-            ARRAY(SELECT load_count FROM user_ticket_counts WHERE user_id = u.id ORDER BY type)
-         FROM users u WHERE u.id = ANY($1) AND u.account_id = $2 ORDER BY u.id",
-    )
-    .bind(ids)
-    .bind(account.0)
-    .bind(channel.0)
-    .fetch_all(&mut *c)
-    .await?;
-    let mut candidates = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let settings: AvailabilitySettings = rows::json(row, 4)?;
-        let tz: TimeZoneName = rows::value(row, 3)?;
-        let has: Vec<SkillId> = rows::get::<Vec<i64>>(row, 8)?
-            .into_iter()
-            .map(SkillId)
-            .collect();
-        let mut cand = Candidate {
-            user_id: UserId(rows::get(row, 0)?),
-            deactivated: rows::flag(row, 1)?,
-            seated: rows::flag(row, 2)?,
-            availability: settings.at(&tz.zone(), now),
-            skills: rule.skill_mask(&has),
-            capacity: rows::json(row, 5)?,
-            open: TypeCounts::default(),
-            load: TypeCounts::default(),
-            last_assigned_at: rows::opt_ts(row, 6)?,
-            rr_last_cycle: rows::get::<Option<i64>>(row, 9)?.unwrap_or(0) as u64,
-            main_team_id: rows::get::<Option<i64>>(row, 7)?.map(TeamId),
-        };
-        let types: Vec<String> = rows::get(row, 10)?;
-        let open: Vec<i64> = rows::get(row, 11)?;
-        let load: Vec<i64> = rows::get(row, 12)?;
-        for ((ty, open), load) in types.iter().zip(open).zip(load) {
-            let ty: TicketType = ty
-                .parse()
-                .map_err(|e: DomainError| crate::StoreError::from(e))?;
-            // A negative counter is drift, and an error, as on SQLite.
-            *cand.open.get_mut(ty) = u32::try_from(open).map_err(backend)?;
-            *cand.load.get_mut(ty) = u32::try_from(load).map_err(backend)?;
-        }
-        candidates.push(cand);
-    }
-    Ok(candidates)
-}
-
-/// Everything the engine needs about the rule's users and teams (and
-/// `extra`, the contact owner).
-async fn load_snapshot(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    channel: ChannelId,
-    rule: &RoutingRule,
-    extra: Option<UserId>,
-) -> Result<Snapshot> {
-    let (users, teams) = rule.named();
-    let mut ids: BTreeSet<UserId> = users.into_iter().chain(extra).collect();
-    let mut infos = Vec::new();
-    for team in teams {
-        let mut main_members = Vec::new();
-        let mut secondary_members = Vec::new();
-        let mut seated = 0;
-        let members = sqlx::query(
-            "SELECT m.user_id, m.main, u.help_desk_seat = 1 AND u.deactivated = 0
-             FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = $1 AND m.account_id = $2",
-        )
-        .bind(team.0)
-        .bind(account.0)
-        .fetch_all(&mut *c)
-        .await?;
-        for row in &members {
-            let user = UserId(rows::get(row, 0)?);
-            seated += u32::from(rows::get::<bool>(row, 2)?);
-            ids.insert(user);
-            if rows::flag(row, 1)? {
-                main_members.push(user)
-            } else {
-                secondary_members.push(user)
-            }
-        }
-        infos.push(TeamInfo {
-            id: team,
-            seated_members: seated,
-            main_members,
-            secondary_members,
-        });
-    }
-    let ids: Vec<i64> = ids.into_iter().map(|u| u.0).collect();
-    let candidates = load_candidates(c, now, account, channel, rule, &ids).await?;
-    let rr_cycle: i64 = sqlx::query_scalar("SELECT rr_cycle FROM channels WHERE id = $1")
-        .bind(channel.0)
-        .fetch_one(&mut *c)
-        .await?;
-    let mut skill_names = BTreeMap::new();
-    for rule in &rule.skills {
-        let name: Option<String> =
-            sqlx::query_scalar("SELECT name FROM skills WHERE id = $1 AND account_id = $2")
-                .bind(rule.skill_id.0)
-                .bind(account.0)
-                .fetch_optional(&mut *c)
-                .await?;
-        skill_names.insert(
-            rule.skill_id,
-            name.unwrap_or_else(|| format!("skill {}", rule.skill_id)),
-        );
-    }
-    Ok(Snapshot {
-        candidates,
-        teams: infos,
-        rr_cycle: rr_cycle as u64,
-        skill_names,
-    })
-}
-
 /// Routes `t` by its channel's rule, if it has one; applies and records the
 /// decision. Returns the outcome, or `None` when no rule applies.
 ///
 /// The caller holds the account's routing lock (see the module comment):
-/// the snapshot read here and the writes applying the decision are then one
-/// step in the account's sequence of decisions.
+/// the state read here and the writes applying the decision are then one
+/// step in the account's sequence of decisions. The candidates come from
+/// the account's routing state ([`routing_state`]): one statement checks
+/// the kept copy's version, none is issued per candidate.
 pub async fn route(
     c: &mut PgConnection,
     now: Timestamp,
     account: AccountId,
     t: &mut Ticket,
-    trigger: &str,
+    trigger: RoutingTrigger,
     rng: &mut (dyn RandomSource + Send),
 ) -> Result<Option<Outcome>> {
     let Some(channel) = t.channel_id else {
         return Ok(None);
     };
-    let row = sqlx::query("SELECT kind, routing FROM channels WHERE id = $1 AND account_id = $2")
-        .bind(channel.0)
-        .bind(account.0)
-        .fetch_one(&mut *c)
-        .await?;
-    let kind: ChannelKind = rows::parsed(&row, 0)?;
-    let routing: Option<String> = rows::get(&row, 1)?;
-    let Some(rule) = routing.and_then(|r| serde_json::from_str::<RoutingRule>(&r).ok()) else {
+    let found = routing_state::with(c, account, |s| {
+        s.channel(channel).map(|ch| (ch.kind, ch.rule.clone()))
+    })
+    .await?;
+    let Some((kind, Some(rule))) = found else {
         // The rule is gone: nothing to wait for any more. (A new ticket
         // never waits, so creation skips the write.)
-        if trigger != "created" {
+        if trigger != RoutingTrigger::Created {
             sqlx::query(
                 "UPDATE tickets SET waiting = 0 WHERE id = $1 AND account_id = $2 AND waiting = 1",
             )
@@ -357,8 +208,10 @@ pub async fn route(
         }
         return Ok(None);
     };
+    // Only contact-owner rules read the contact's owner and visitor token.
+    let reads_contact = rule.assign_to == AssignTo::ContactOwner;
     let contact = match t.contact_id {
-        Some(id) => sqlx::query_scalar::<_, Option<i64>>(
+        Some(id) if reads_contact => sqlx::query_scalar::<_, Option<i64>>(
             "SELECT owner_user_id FROM contacts WHERE id = $1 AND account_id = $2",
         )
         .bind(id.0)
@@ -367,11 +220,11 @@ pub async fn route(
         .await?
         .flatten()
         .map(UserId),
-        None => None,
+        _ => None,
     };
     let token = t.properties.get("visitor_token").and_then(|v| v.as_str());
     let visitor_known = match (token, t.contact_id) {
-        (Some(token), Some(contact_id)) => sqlx::query(
+        (Some(token), Some(contact_id)) if reads_contact => sqlx::query(
             "SELECT 1 FROM contact_visitor_tokens WHERE account_id = $1 AND token = $2 AND contact_id = $3",
         )
         .bind(account.0)
@@ -382,7 +235,8 @@ pub async fn route(
         .is_some(),
         _ => false,
     };
-    let snapshot = load_snapshot(c, now, account, channel, &rule, contact).await?;
+    let snapshot =
+        routing_state::with(c, account, |s| s.snapshot(&rule, channel, contact, now)).await?;
     let facts = TicketFacts {
         ticket_type: t.ticket_type,
         properties: &t.properties,
@@ -393,74 +247,57 @@ pub async fn route(
     };
     let decision = decide(&rule, &facts, &snapshot, rng);
     let outcome = decision.outcome();
-    let to = match outcome {
-        Outcome::Assign { user_id, team_id } => Some(Owner {
-            user_id: Some(user_id),
-            team_id,
-        }),
-        Outcome::Team { team_id } => Some(Owner {
-            user_id: None,
-            team_id: Some(team_id),
-        }),
-        Outcome::Unassigned => None,
-    };
-    if let Some(to) = to {
-        tickets::move_owner(c, account, t, to, now, Actor::System, "routing").await?;
+    let effects = effects(&rule, &decision, trigger, t.created_at);
+    if let Some(to) = effects.owner {
+        tickets::move_owner_checked(c, account, t, to, now, Actor::System, "routing").await?;
         t.updated_at = now;
         tickets::save(c, now, account, t).await?;
     }
-    if let (Some(cycle), Outcome::Assign { user_id, .. }) = (decision.rr_cycle, outcome) {
+    if let Some((user, cycle)) = effects.round_robin {
         sqlx::query(
             "INSERT INTO round_robin (account_id, channel_id, user_id, last_cycle) VALUES ($1, $2, $3, $4)
              ON CONFLICT (channel_id, user_id) DO UPDATE SET last_cycle = EXCLUDED.last_cycle",
         )
         .bind(account.0)
         .bind(channel.0)
-        .bind(user_id.0)
+        .bind(user.0)
         .bind(cycle as i64)
         .execute(&mut *c)
         .await?;
-        sqlx::query("UPDATE channels SET rr_cycle = $1 WHERE id = $2")
+        sqlx::query("UPDATE channels SET rr_cycle = $1 WHERE id = $2 AND account_id = $3")
             .bind(cycle as i64)
             .bind(channel.0)
+            .bind(account.0)
+            .execute(&mut *c)
+            .await?;
+        routing_state::changed(account, |s| s.round_robin_served(channel, user, cycle));
+    }
+    // A new ticket is created not waiting: only a change is written.
+    if effects.waiting || trigger != RoutingTrigger::Created {
+        sqlx::query("UPDATE tickets SET waiting = $1 WHERE id = $2 AND account_id = $3")
+            .bind(i32::from(effects.waiting))
+            .bind(t.id.0)
+            .bind(account.0)
             .execute(&mut *c)
             .await?;
     }
-    let waiting =
-        outcome == Outcome::Unassigned && rule.waiting_queue && rule.assign_to != AssignTo::Nobody;
-    sqlx::query("UPDATE tickets SET waiting = $1 WHERE id = $2 AND account_id = $3")
-        .bind(i32::from(waiting))
-        .bind(t.id.0)
-        .bind(account.0)
-        .execute(&mut *c)
-        .await?;
-    if let Some(after) = decision.relax_at_seconds {
-        let at = t.created_at + SignedDuration::from_secs(after as i64);
-        let key = format!("relax:{}", t.id);
-        schedule(c, account, "relax", &key, t.id.0, at).await?;
+    if let Some(at) = effects.relax_at {
+        schedule(c, account, JobKind::Relax, t.id.0, at).await?;
     }
-    // A queue re-route that changed nothing is not worth a row (the queue
-    // may be re-tried often); every decision that assigned is kept.
-    let unchanged = trigger == "waiting_queue" && outcome == Outcome::Unassigned;
-    if !unchanged {
+    if effects.record {
         sqlx::query(
             "INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(account.0)
         .bind(t.id.0)
         .bind(rows::ms(now))
-        .bind(trigger)
-        .bind(serde_json::to_string(&decision.explanation).map_err(backend)?)
+        .bind(trigger.as_str())
+        .bind(serde_json::to_string(&decision.explanation.for_storage()).map_err(backend)?)
         .execute(&mut *c)
         .await?;
     }
-    if let Outcome::Assign { user_id, .. } = outcome {
-        let kind = if decision.notify_owner {
-            "assigned_while_away"
-        } else {
-            "assigned"
-        };
-        notify(c, now, account, user_id, t.id, kind).await?;
+    if let Some((user, notice)) = effects.notify {
+        notify(c, now, account, user, t.id, notice.as_str()).await?;
     }
     Ok(Some(outcome))
 }
@@ -516,27 +353,44 @@ pub async fn notifications(
         .collect()
 }
 
-/// Routes again every waiting ticket of the account, highest priority then
-/// oldest first. The caller holds the account's routing lock.
+/// Routes again the account's waiting tickets, highest priority then
+/// oldest first, at most [`DRAIN_BATCH`] of them after skipping the first
+/// `skip` (still waiting from an earlier batch of the same drain). If more
+/// wait, a [`JobKind::DrainWaiting`] job due now goes on with the rest in a
+/// transaction of its own, so the account's routing lock is never held for
+/// long. The caller holds that lock. Returns how many were assigned.
 pub async fn drain_waiting(
     c: &mut PgConnection,
     now: Timestamp,
     account: AccountId,
+    skip: usize,
     rng: &mut (dyn RandomSource + Send),
-) -> Result<()> {
+) -> Result<usize> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM tickets WHERE account_id = $1 AND waiting = 1 AND status = 'open' AND owner_user_id IS NULL
          ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, created_at, id
-         LIMIT 500",
+         LIMIT $2 OFFSET $3",
     )
     .bind(account.0)
+    .bind(DRAIN_BATCH as i64 + 1)
+    .bind(skip as i64)
     .fetch_all(&mut *c)
     .await?;
-    for id in ids {
-        let mut t = tickets::get(c, account, TicketId(id)).await?;
-        route(c, now, account, &mut t, "waiting_queue", rng).await?;
+    let mut assigned = 0;
+    for id in ids.iter().take(DRAIN_BATCH) {
+        let mut t = tickets::get(c, account, TicketId(*id)).await?;
+        if let Some(Outcome::Assign { .. } | Outcome::Team { .. }) =
+            route(c, now, account, &mut t, RoutingTrigger::WaitingQueue, rng).await?
+        {
+            assigned += 1;
+        }
     }
-    Ok(())
+    if ids.len() > DRAIN_BATCH {
+        // Those left waiting stay ahead of the rest in the queue's order.
+        let skip = skip + DRAIN_BATCH - assigned;
+        schedule(c, account, JobKind::DrainWaiting, skip as i64, now).await?;
+    }
+    Ok(assigned)
 }
 
 /// When a user becomes away, their open tickets without a public reply go
@@ -588,7 +442,15 @@ async fn rebalance_away(
         .await?;
         t.updated_at = now;
         tickets::save(c, now, account, &t).await?;
-        route(c, now, account, &mut t, "rebalance_on_away", rng).await?;
+        route(
+            c,
+            now,
+            account,
+            &mut t,
+            RoutingTrigger::RebalanceOnAway,
+            rng,
+        )
+        .await?;
     }
     Ok(ids.len())
 }
@@ -607,13 +469,14 @@ pub async fn availability_changed(
 ) -> Result<Availability> {
     let (settings, tz) = availability_settings(c, account, user).await?;
     let availability = settings.at(&tz.zone(), now);
-    let key = format!("availability:{user}");
     match availability.until() {
-        Some(at) => schedule(c, account, "availability", &key, user.0, at).await?,
-        None => unschedule(c, &key).await?,
+        Some(at) => schedule(c, account, JobKind::Availability, user.0, at).await?,
+        None => unschedule(c, account, JobKind::Availability, user.0).await?,
     }
     match (was_available, availability.is_available()) {
-        (_, true) => drain_waiting(c, now, account, rng).await?,
+        (_, true) => {
+            drain_waiting(c, now, account, 0, rng).await?;
+        }
         // Only the change to away rebalances, not every later re-check.
         (true, false) => {
             rebalance_away(c, now, account, user, rng).await?;
@@ -718,8 +581,12 @@ pub async fn run_one_due_job(
         .execute(&mut *c)
         .await?;
     let account = job.account;
-    match job.kind.as_str() {
-        "availability" => {
+    let Ok(kind) = job.kind.parse::<JobKind>() else {
+        tracing::warn!(kind = job.kind, "unknown job kind; dropped");
+        return Ok(true);
+    };
+    match kind {
+        JobKind::Availability => {
             let user = UserId(job.subject);
             let (settings, tz) = availability_settings(c, account, user).await?;
             // What it was just before this transition.
@@ -728,18 +595,28 @@ pub async fn run_one_due_job(
                 .is_available();
             availability_changed(c, now, account, user, was, rng).await?;
         }
-        "relax" => {
+        JobKind::Relax => {
             let mut t = tickets::get(c, account, TicketId(job.subject)).await?;
             if t.status == Status::Open && t.owner.user_id.is_none() {
-                route(c, now, account, &mut t, "skill_relaxation", rng).await?;
+                route(
+                    c,
+                    now,
+                    account,
+                    &mut t,
+                    RoutingTrigger::SkillRelaxation,
+                    rng,
+                )
+                .await?;
             }
         }
-        "load_expiry" => {
+        JobKind::LoadExpiry => {
             // Saving recomputes whether the ticket still counts.
             let t = tickets::get(c, account, TicketId(job.subject)).await?;
             tickets::save(c, now, account, &t).await?;
         }
-        other => tracing::warn!(kind = other, "unknown job kind; dropped"),
+        JobKind::DrainWaiting => {
+            drain_waiting(c, now, account, job.subject as usize, rng).await?;
+        }
     }
     Ok(true)
 }
@@ -763,7 +640,7 @@ pub async fn log(
         .map(|r| {
             Ok(RoutingRecord {
                 at: rows::ts(rows::get(r, 0)?),
-                trigger: rows::get(r, 1)?,
+                trigger: rows::parsed(r, 1)?,
                 explanation: rows::json(r, 2)?,
             })
         })

@@ -279,7 +279,15 @@ pub async fn create(
     }
     if routed {
         // Routing is inline: the 201 already carries the chosen owner.
-        routing::route(c, now, account, &mut ticket, "created", rng).await?;
+        routing::route(
+            c,
+            now,
+            account,
+            &mut ticket,
+            switchboard_domain::routing::RoutingTrigger::Created,
+            rng,
+        )
+        .await?;
     }
     Ok(Created {
         value: ticket,
@@ -444,7 +452,8 @@ async fn move_status(
     record(c, account, t.id, now, actor, &event).await
 }
 
-/// Gives the ticket a new owner and records why.
+/// Gives the ticket a new owner and records why, after checking that the
+/// owner user and team belong to the account.
 pub(super) async fn move_owner(
     c: &mut PgConnection,
     account: AccountId,
@@ -463,6 +472,23 @@ pub(super) async fn move_owner(
     if let Some(team) = to.team_id {
         directory::ensure_exists(c, "teams", account, team.0, "team_id").await?;
     }
+    move_owner_checked(c, account, t, to, now, actor, reason).await
+}
+
+/// [`move_owner`] for an owner known to belong to the account (routing
+/// picks from the account's own routing state).
+pub(super) async fn move_owner_checked(
+    c: &mut PgConnection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: Owner,
+    now: Timestamp,
+    actor: Actor,
+    reason: &str,
+) -> Result<()> {
+    if t.owner == to {
+        return Ok(());
+    }
     let event = HistoryEvent::OwnerChanged {
         from: t.owner,
         to,
@@ -478,6 +504,7 @@ pub(super) async fn move_owner(
                 .bind(account.0)
                 .execute(&mut *c)
                 .await?;
+            super::routing_state::changed(account, |s| s.assigned(user, now));
         }
     }
     t.owner = to;
@@ -539,7 +566,7 @@ pub async fn update(
     save(c, now, account, &t).await?;
     if closing {
         // The owner dropped below a capacity limit, maybe.
-        routing::drain_waiting(c, now, account, rng).await?;
+        routing::drain_waiting(c, now, account, 0, rng).await?;
     }
     get(c, account, id).await
 }
@@ -588,7 +615,7 @@ pub async fn set_owner(
         .bind(account.0)
         .execute(&mut *c)
         .await?;
-    routing::drain_waiting(c, now, account, rng).await?;
+    routing::drain_waiting(c, now, account, 0, rng).await?;
     get(c, account, id).await
 }
 

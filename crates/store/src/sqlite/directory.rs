@@ -117,6 +117,8 @@ pub fn create_user(
     account: AccountId,
     input: NewUser,
 ) -> Result<User> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     c.prepare_cached(
         "INSERT INTO users (account_id, name, email, role, help_desk_seat, time_zone, created_at, capacity)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -212,6 +214,8 @@ pub fn update_user(
     id: UserId,
     patch: UserPatch,
 ) -> Result<User> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let mut user = get_user(c, account, id)?;
     let was_active_super_admin = user.role == Role::SuperAdmin && !user.deactivated;
     if let Some(v) = patch.name {
@@ -289,6 +293,8 @@ pub fn create_team(
     account: AccountId,
     input: NewTeam,
 ) -> Result<Team> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     c.execute(
         "INSERT INTO teams (account_id, name, created_at) VALUES (?1, ?2, ?3)",
         params![account.0, input.name.as_str(), rows::ms(now)],
@@ -355,6 +361,8 @@ pub fn update_team(
     id: TeamId,
     patch: TeamPatch,
 ) -> Result<Team> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     get_team(c, account, id)?;
     if let Some(name) = patch.name {
         c.execute(
@@ -386,6 +394,8 @@ pub fn update_team(
 }
 
 pub fn create_skill(c: &Connection, account: AccountId, input: NewSkill) -> Result<Skill> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     c.execute(
         "INSERT INTO skills (account_id, name, category) VALUES (?1, ?2, ?3)",
         params![account.0, input.name.as_str(), input.category.as_str()],
@@ -567,6 +577,8 @@ pub fn create_channel(
     input: NewChannel,
     key: String,
 ) -> Result<Channel> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     c.execute(
         "INSERT INTO channels (account_id, kind, name, key, settings, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -609,6 +621,8 @@ pub fn update_channel(
     id: ChannelId,
     patch: ChannelPatch,
 ) -> Result<Channel> {
+    // Routing reads users, teams, skills and channels from its kept state.
+    super::routing_state::invalidate(account);
     let mut channel = get_channel(c, account, id)?;
     if let Some(v) = patch.name {
         channel.name = v;

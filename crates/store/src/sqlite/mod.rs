@@ -5,7 +5,9 @@
 //! - [`rows`]: column lists and row mapping;
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
-//! - [`channels`]: external ids, channels by key, attachments.
+//! - [`channels`]: external ids, channels by key, attachments;
+//! - [`routing`]: routing decisions applied, the waiting queue, the scheduler;
+//! - [`routing_state`]: each account's routing state, kept on the writer thread.
 //!
 //! Reads run on a small pool of read-only connections on tokio's blocking
 //! threads; in WAL mode they never wait for the writer.
@@ -13,6 +15,7 @@
 mod channels;
 mod directory;
 mod routing;
+mod routing_state;
 mod rows;
 pub(crate) mod schema;
 mod tickets;
@@ -41,6 +44,13 @@ pub use writer::MAX_BATCH;
 /// of opening more, so connections, and their prepared statements, are
 /// reused: opening one means parsing the schema again.
 const READERS: usize = 4;
+
+/// Scheduler jobs run per write (see `run_due_jobs`).
+const JOBS_PER_WRITE: usize = 8;
+
+/// Scheduler jobs run per call of `run_due_jobs` at most; the rest wait for
+/// the next tick.
+const MAX_JOBS_PER_TICK: usize = 10_000;
 
 /// Prepared statements kept per connection; the ticket path alone uses more
 /// than rusqlite's default of 16, and re-preparing costs more than running.
@@ -274,7 +284,7 @@ impl Store for SqliteStore {
     async fn create_user(&self, account: AccountId, input: NewUser) -> Result<User> {
         self.write_routed(move |c, now, rng| {
             let user = directory::create_user(c, now, account, input)?;
-            routing::drain_waiting(c, now, account, rng)?;
+            routing::drain_waiting(c, now, account, 0, rng)?;
             Ok(user)
         })
         .await
@@ -300,7 +310,7 @@ impl Store for SqliteStore {
                 routing::availability_changed(c, now, account, id, was, rng)?;
             }
             // A seat, capacity or reactivation may make waiting tickets assignable.
-            routing::drain_waiting(c, now, account, rng)?;
+            routing::drain_waiting(c, now, account, 0, rng)?;
             Ok(user)
         })
         .await
@@ -323,7 +333,7 @@ impl Store for SqliteStore {
     async fn update_team(&self, account: AccountId, id: TeamId, patch: TeamPatch) -> Result<Team> {
         self.write_routed(move |c, now, rng| {
             let team = directory::update_team(c, account, id, patch)?;
-            routing::drain_waiting(c, now, account, rng)?;
+            routing::drain_waiting(c, now, account, 0, rng)?;
             Ok(team)
         })
         .await
@@ -396,7 +406,7 @@ impl Store for SqliteStore {
     ) -> Result<Channel> {
         self.write_routed(move |c, now, rng| {
             let channel = directory::update_channel(c, account, id, patch)?;
-            routing::drain_waiting(c, now, account, rng)?;
+            routing::drain_waiting(c, now, account, 0, rng)?;
             Ok(channel)
         })
         .await
@@ -513,6 +523,8 @@ impl Store for SqliteStore {
                     account.0
                 ],
             )?;
+            let kept = settings.clone();
+            routing_state::if_loaded(account, |s| s.set_availability_settings(user, kept));
             let now = routing::availability_changed(c, now, account, user, was_available, rng)?;
             Ok(AvailabilityState { settings, now })
         })
@@ -520,8 +532,18 @@ impl Store for SqliteStore {
     }
 
     async fn run_due_jobs(&self) -> Result<usize> {
-        self.write_routed(|c, now, rng| routing::run_due_jobs(c, now, rng))
-            .await
+        // A few jobs per write, so due jobs (each may route a batch of
+        // waiting tickets) never hold the writer for long at a time.
+        let mut ran = 0;
+        loop {
+            let n = self
+                .write_routed(|c, now, rng| routing::run_due_jobs(c, now, JOBS_PER_WRITE, rng))
+                .await?;
+            ran += n;
+            if n < JOBS_PER_WRITE || ran >= MAX_JOBS_PER_TICK {
+                return Ok(ran);
+            }
+        }
     }
 
     async fn notifications(

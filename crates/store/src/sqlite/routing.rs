@@ -6,104 +6,84 @@
 //! routed "at once" are routed one after the other, each seeing the other's
 //! load.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_domain::{routing::*, *};
+use switchboard_domain::{jobs, routing::*, *};
 
-use super::{rows, tickets};
+use super::{routing_state, rows, tickets};
 use crate::{Result, RoutingRecord};
 
-/// Loads count tickets assigned in the last 30 days.
-pub const LOAD_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 30);
+/// The most waiting tickets one write routes (see [`drain_waiting`]).
+pub const DRAIN_BATCH: usize = 64;
 
-fn bump(
-    c: &Connection,
-    account: AccountId,
-    user: i64,
-    ty: &str,
-    open: i64,
-    load: i64,
-) -> Result<()> {
-    if open == 0 && load == 0 {
-        return Ok(());
-    }
+/// Adds a counter delta to the stored counters and to the kept state.
+fn bump(c: &Connection, account: AccountId, d: &CounterDelta) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (user_id, type) DO UPDATE SET open_count = open_count + ?4, load_count = load_count + ?5",
     )?
-    .execute(params![account.0, user, ty, open, load])?;
+    .execute(params![account.0, d.user.0, d.ticket_type.as_str(), d.open, d.load])?;
+    routing_state::if_loaded(account, |s| {
+        s.counts_changed(d.user, d.ticket_type, d.open, d.load)
+    });
     Ok(())
 }
 
-/// Moves the owners' counters from the ticket's stored state to `t`'s, and
-/// returns whether `t` counts in its owner's load. Called by every save.
+/// Moves the owners' counters from the ticket's stored state to `t`'s
+/// ([`counter_moves`]), and returns whether `t` counts in its owner's load.
+/// Called by every save.
 pub fn adjust_counters(
     c: &Connection,
     now: Timestamp,
     account: AccountId,
     t: &Ticket,
 ) -> Result<bool> {
-    let (old_owner, old_status, old_counted): (Option<i64>, String, bool) = c
+    let old = c
         .prepare_cached("SELECT owner_user_id, status, load_counted FROM tickets WHERE id = ?1 AND account_id = ?2")?
-        .query_row(params![t.id.0, account.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let ty = t.ticket_type.as_str();
-    let new_open = t.status == Status::Open && t.owner.user_id.is_some();
-    let new_counted = new_open
-        && t.assigned_at
-            .is_some_and(|a| now.duration_since(a) < LOAD_WINDOW);
-    if let Some(old) = old_owner {
-        bump(
-            c,
-            account,
-            old,
-            ty,
-            -i64::from(old_status == "open"),
-            -i64::from(old_counted),
-        )?;
+        .query_row(params![t.id.0, account.0], |r| {
+            Ok(Counted {
+                owner: r.get::<_, Option<i64>>(0)?.map(UserId),
+                open: r.get::<_, String>(1)? == "open",
+                in_load: r.get(2)?,
+            })
+        })?;
+    let moves = counter_moves(old, t, now);
+    for d in &moves.deltas {
+        bump(c, account, d)?;
     }
-    if let Some(new) = t.owner.user_id {
-        bump(
-            c,
-            account,
-            new.0,
-            ty,
-            i64::from(new_open),
-            i64::from(new_counted),
-        )?;
+    match moves.expires_at {
+        Some(at) => schedule(c, account, JobKind::LoadExpiry, t.id.0, at)?,
+        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, t.id.0)?,
+        None => {}
     }
-    let key = format!("load:{}", t.id);
-    match (new_counted, t.assigned_at) {
-        (true, Some(at)) => schedule(c, account, "load_expiry", &key, t.id.0, at + LOAD_WINDOW)?,
-        _ => unschedule(c, &key)?,
-    }
-    Ok(new_counted)
+    Ok(moves.in_load)
 }
 
-/// Schedules (or moves) the job `key`.
+/// Schedules (or moves) the job of `kind` for `subject`.
 pub fn schedule(
     c: &Connection,
     account: AccountId,
-    kind: &str,
-    key: &str,
+    kind: JobKind,
     subject: i64,
     at: Timestamp,
 ) -> Result<()> {
-    // Rounded up: a job must never run before its instant, or it would find
-    // nothing changed and reschedule itself at the same millisecond.
-    let run_at = rows::ms(at) + i64::from(at.subsec_nanosecond() % 1_000_000 != 0);
     c.prepare_cached(
         "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (key) DO UPDATE SET run_at = ?2",
     )?
-    .execute(params![account.0, run_at, kind, key, subject])?;
+    .execute(params![
+        account.0,
+        jobs::run_at_ms(at),
+        kind.as_str(),
+        kind.key(account, subject),
+        subject
+    ])?;
     Ok(())
 }
 
-fn unschedule(c: &Connection, key: &str) -> Result<()> {
+fn unschedule(c: &Connection, account: AccountId, kind: JobKind, subject: i64) -> Result<()> {
     c.prepare_cached("DELETE FROM jobs WHERE key = ?1")?
-        .execute([key])?;
+        .execute([kind.key(account, subject)])?;
     Ok(())
 }
 
@@ -121,181 +101,54 @@ pub fn availability_settings(
         .or_not_found("user")
 }
 
-fn load_candidate(
-    c: &Connection,
-    now: Timestamp,
-    account: AccountId,
-    channel: ChannelId,
-    rule: &RoutingRule,
-    user: UserId,
-) -> Result<Option<Candidate>> {
-    let row = c
-        .prepare_cached(
-            "SELECT deactivated, help_desk_seat, time_zone, availability, capacity, last_assigned_at,
-                (SELECT team_id FROM team_members WHERE user_id = u.id AND main = 1)
-             FROM users u WHERE id = ?1 AND account_id = ?2",
-        )?
-        .query_row(params![user.0, account.0], |r| {
-            let settings: AvailabilitySettings = rows::json(r, 3)?;
-            let tz: TimeZoneName = rows::value(r, 2)?;
-            Ok(Candidate {
-                user_id: user,
-                deactivated: r.get(0)?,
-                seated: r.get(1)?,
-                availability: settings.at(&tz.zone(), now),
-                skills: SkillMask::default(),
-                capacity: rows::json(r, 4)?,
-                open: TypeCounts::default(),
-                load: TypeCounts::default(),
-                last_assigned_at: r.get::<_, Option<i64>>(5)?.map(rows::ts),
-                rr_last_cycle: 0,
-                main_team_id: r.get::<_, Option<i64>>(6)?.map(TeamId),
-            })
-        })
-        .optional()?;
-    let Some(mut cand) = row else { return Ok(None) };
-    let mut skills = c.prepare_cached("SELECT skill_id FROM user_skills WHERE user_id = ?1")?;
-    let has: Vec<SkillId> = skills
-        .query_map([user.0], |r| r.get(0).map(SkillId))?
-        .collect::<rusqlite::Result<_>>()?;
-    cand.skills = rule.skill_mask(&has);
-    let mut counts = c.prepare_cached(
-        "SELECT type, open_count, load_count FROM user_ticket_counts WHERE user_id = ?1",
-    )?;
-    for row in counts.query_map([user.0], |r| {
-        Ok((
-            rows::parsed::<TicketType>(r, 0)?,
-            r.get::<_, u32>(1)?,
-            r.get::<_, u32>(2)?,
-        ))
-    })? {
-        let (ty, open, load) = row?;
-        *cand.open.get_mut(ty) = open;
-        *cand.load.get_mut(ty) = load;
-    }
-    cand.rr_last_cycle = c
-        .prepare_cached(
-            "SELECT last_cycle FROM round_robin WHERE channel_id = ?1 AND user_id = ?2",
-        )?
-        .query_row(params![channel.0, user.0], |r| r.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(0) as u64;
-    Ok(Some(cand))
-}
-
-fn load_snapshot(
-    c: &Connection,
-    now: Timestamp,
-    account: AccountId,
-    channel: ChannelId,
-    rule: &RoutingRule,
-    extra: Option<UserId>,
-) -> Result<Snapshot> {
-    let (users, teams) = rule.named();
-    let mut ids: BTreeSet<UserId> = users.into_iter().chain(extra).collect();
-    let mut infos = Vec::new();
-    for team in teams {
-        let mut main_members = Vec::new();
-        let mut secondary_members = Vec::new();
-        let mut seated = 0;
-        let mut stmt = c.prepare_cached(
-            "SELECT m.user_id, m.main, u.help_desk_seat = 1 AND u.deactivated = 0
-             FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.team_id = ?1 AND m.account_id = ?2",
-        )?;
-        for row in stmt.query_map(params![team.0, account.0], |r| {
-            Ok((
-                UserId(r.get(0)?),
-                r.get::<_, bool>(1)?,
-                r.get::<_, bool>(2)?,
-            ))
-        })? {
-            let (user, main, is_seated) = row?;
-            seated += u32::from(is_seated);
-            ids.insert(user);
-            if main {
-                main_members.push(user)
-            } else {
-                secondary_members.push(user)
-            }
-        }
-        infos.push(TeamInfo {
-            id: team,
-            seated_members: seated,
-            main_members,
-            secondary_members,
-        });
-    }
-    let mut candidates = Vec::with_capacity(ids.len());
-    for user in ids {
-        candidates.extend(load_candidate(c, now, account, channel, rule, user)?);
-    }
-    let rr_cycle = c
-        .prepare_cached("SELECT rr_cycle FROM channels WHERE id = ?1")?
-        .query_row([channel.0], |r| r.get::<_, i64>(0))? as u64;
-    let mut skill_names = BTreeMap::new();
-    for rule in &rule.skills {
-        let name: Option<String> = c
-            .prepare_cached("SELECT name FROM skills WHERE id = ?1 AND account_id = ?2")?
-            .query_row(params![rule.skill_id.0, account.0], |r| r.get(0))
-            .optional()?;
-        skill_names.insert(
-            rule.skill_id,
-            name.unwrap_or_else(|| format!("skill {}", rule.skill_id)),
-        );
-    }
-    Ok(Snapshot {
-        candidates,
-        teams: infos,
-        rr_cycle,
-        skill_names,
-    })
-}
-
 /// Routes `t` by its channel's rule, if it has one; applies and records the
 /// decision. Returns the outcome, or `None` when no rule applies.
+///
+/// The candidates come from the account's kept routing state
+/// ([`routing_state`]), not from SQL: a decision reads no row per candidate.
 pub fn route(
     c: &Connection,
     now: Timestamp,
     account: AccountId,
     t: &mut Ticket,
-    trigger: &str,
+    trigger: RoutingTrigger,
     rng: &mut dyn RandomSource,
 ) -> Result<Option<Outcome>> {
     let Some(channel) = t.channel_id else {
         return Ok(None);
     };
-    let (kind, routing): (ChannelKind, Option<String>) = c
-        .prepare_cached("SELECT kind, routing FROM channels WHERE id = ?1 AND account_id = ?2")?
-        .query_row(params![channel.0, account.0], |r| {
-            Ok((rows::parsed(r, 0)?, r.get(1)?))
-        })?;
-    let Some(rule) = routing.and_then(|r| serde_json::from_str::<RoutingRule>(&r).ok()) else {
+    let found = routing_state::with(c, account, |s| {
+        s.channel(channel).map(|ch| (ch.kind, ch.rule.clone()))
+    })?;
+    let Some((kind, Some(rule))) = found else {
         // The rule is gone: nothing to wait for any more. (A new ticket
         // never waits, so creation skips the write.)
-        if trigger != "created" {
+        if trigger != RoutingTrigger::Created {
             c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND waiting = 1")?
                 .execute([t.id.0])?;
         }
         return Ok(None);
     };
+    // Only contact-owner rules read the contact's owner and visitor token.
+    let reads_contact = rule.assign_to == AssignTo::ContactOwner;
     let contact = match t.contact_id {
-        Some(id) => c
+        Some(id) if reads_contact => c
             .prepare_cached("SELECT owner_user_id FROM contacts WHERE id = ?1 AND account_id = ?2")?
             .query_row(params![id.0, account.0], |r| r.get::<_, Option<i64>>(0))
             .optional()?
             .flatten()
             .map(UserId),
-        None => None,
+        _ => None,
     };
     let visitor_known = match (t.properties.get("visitor_token").and_then(|v| v.as_str()), t.contact_id) {
-        (Some(token), Some(contact_id)) => c
+        (Some(token), Some(contact_id)) if reads_contact => c
             .prepare_cached("SELECT 1 FROM contact_visitor_tokens WHERE account_id = ?1 AND token = ?2 AND contact_id = ?3")?
             .query_row(params![account.0, token, contact_id.0], |_| Ok(()))
             .optional()?
             .is_some(),
         _ => false,
     };
-    let snapshot = load_snapshot(c, now, account, channel, &rule, contact)?;
+    let snapshot = routing_state::with(c, account, |s| s.snapshot(&rule, channel, contact, now))?;
     let facts = TicketFacts {
         ticket_type: t.ticket_type,
         properties: &t.properties,
@@ -306,53 +159,37 @@ pub fn route(
     };
     let decision = decide(&rule, &facts, &snapshot, rng);
     let outcome = decision.outcome();
-    let to = match outcome {
-        Outcome::Assign { user_id, team_id } => Some(Owner {
-            user_id: Some(user_id),
-            team_id,
-        }),
-        Outcome::Team { team_id } => Some(Owner {
-            user_id: None,
-            team_id: Some(team_id),
-        }),
-        Outcome::Unassigned => None,
-    };
-    if let Some(to) = to {
-        tickets::move_owner(c, account, t, to, now, Actor::System, "routing")?;
+    let effects = effects(&rule, &decision, trigger, t.created_at);
+    if let Some(to) = effects.owner {
+        tickets::move_owner_checked(c, account, t, to, now, Actor::System, "routing")?;
         t.updated_at = now;
         tickets::save(c, now, account, t)?;
     }
-    if let (Some(cycle), Outcome::Assign { user_id, .. }) = (decision.rr_cycle, outcome) {
+    if let Some((user, cycle)) = effects.round_robin {
         c.prepare_cached(
             "INSERT INTO round_robin (account_id, channel_id, user_id, last_cycle) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (channel_id, user_id) DO UPDATE SET last_cycle = ?4",
         )?
-        .execute(params![account.0, channel.0, user_id.0, cycle as i64])?;
-        c.prepare_cached("UPDATE channels SET rr_cycle = ?1 WHERE id = ?2")?
-            .execute(params![cycle as i64, channel.0])?;
+        .execute(params![account.0, channel.0, user.0, cycle as i64])?;
+        c.prepare_cached("UPDATE channels SET rr_cycle = ?1 WHERE id = ?2 AND account_id = ?3")?
+            .execute(params![cycle as i64, channel.0, account.0])?;
+        routing_state::if_loaded(account, |s| s.round_robin_served(channel, user, cycle));
     }
-    let waiting =
-        outcome == Outcome::Unassigned && rule.waiting_queue && rule.assign_to != AssignTo::Nobody;
-    c.prepare_cached("UPDATE tickets SET waiting = ?1 WHERE id = ?2")?
-        .execute(params![waiting, t.id.0])?;
-    if let Some(after) = decision.relax_at_seconds {
-        let at = t.created_at + SignedDuration::from_secs(after as i64);
-        schedule(c, account, "relax", &format!("relax:{}", t.id), t.id.0, at)?;
+    // A new ticket is created not waiting: only a change is written.
+    if effects.waiting || trigger != RoutingTrigger::Created {
+        c.prepare_cached("UPDATE tickets SET waiting = ?1 WHERE id = ?2 AND account_id = ?3")?
+            .execute(params![effects.waiting, t.id.0, account.0])?;
     }
-    // A queue re-route that changed nothing is not worth a row (the queue
-    // may be re-tried often); every decision that assigned is kept.
-    let unchanged = trigger == "waiting_queue" && outcome == Outcome::Unassigned;
-    if !unchanged {
+    if let Some(at) = effects.relax_at {
+        schedule(c, account, JobKind::Relax, t.id.0, at)?;
+    }
+    if effects.record {
+        let explanation = decision.explanation.for_storage();
         c.prepare_cached("INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![account.0, t.id.0, rows::ms(now), trigger, serde_json::to_string(&decision.explanation).map_err(super::backend)?])?;
+        .execute(params![account.0, t.id.0, rows::ms(now), trigger.as_str(), serde_json::to_string(&explanation).map_err(super::backend)?])?;
     }
-    if let Outcome::Assign { user_id, .. } = outcome {
-        let kind = if decision.notify_owner {
-            "assigned_while_away"
-        } else {
-            "assigned"
-        };
-        notify(c, now, account, user_id, t.id, kind)?;
+    if let Some((user, notice)) = effects.notify {
+        notify(c, now, account, user, t.id, notice.as_str())?;
     }
     Ok(Some(outcome))
 }
@@ -394,30 +231,40 @@ pub fn notifications(
     Ok(items)
 }
 
-/// Routes again every waiting ticket of the account, highest priority then
-/// oldest first. Returns how many were assigned.
+/// Routes again the account's waiting tickets, highest priority then
+/// oldest first, at most [`DRAIN_BATCH`] of them after skipping the first
+/// `skip` (still waiting from an earlier batch of the same drain). If more
+/// wait, a [`JobKind::DrainWaiting`] job due now goes on with the rest, in
+/// a write of its own: a long queue never holds the writer (and every other
+/// write) for more than one batch. Returns how many were assigned.
 pub fn drain_waiting(
     c: &Connection,
     now: Timestamp,
     account: AccountId,
+    skip: usize,
     rng: &mut dyn RandomSource,
 ) -> Result<usize> {
     let ids: Vec<i64> = c
         .prepare_cached(
             "SELECT id FROM tickets WHERE account_id = ?1 AND waiting = 1 AND status = 'open' AND owner_user_id IS NULL
              ORDER BY CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, created_at, id
-             LIMIT 500",
+             LIMIT ?2 OFFSET ?3",
         )?
-        .query_map([account.0], |r| r.get(0))?
+        .query_map(params![account.0, DRAIN_BATCH as i64 + 1, skip as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut assigned = 0;
-    for id in ids {
-        let mut t = tickets::get(c, account, TicketId(id))?;
+    for id in ids.iter().take(DRAIN_BATCH) {
+        let mut t = tickets::get(c, account, TicketId(*id))?;
         if let Some(Outcome::Assign { .. } | Outcome::Team { .. }) =
-            route(c, now, account, &mut t, "waiting_queue", rng)?
+            route(c, now, account, &mut t, RoutingTrigger::WaitingQueue, rng)?
         {
             assigned += 1;
         }
+    }
+    if ids.len() > DRAIN_BATCH {
+        // Those left waiting stay ahead of the rest in the queue's order.
+        let skip = skip + DRAIN_BATCH - assigned;
+        schedule(c, account, JobKind::DrainWaiting, skip as i64, now)?;
     }
     Ok(assigned)
 }
@@ -457,7 +304,14 @@ pub fn rebalance_away(
         )?;
         t.updated_at = now;
         tickets::save(c, now, account, &t)?;
-        route(c, now, account, &mut t, "rebalance_on_away", rng)?;
+        route(
+            c,
+            now,
+            account,
+            &mut t,
+            RoutingTrigger::RebalanceOnAway,
+            rng,
+        )?;
     }
     Ok(ids.len())
 }
@@ -475,14 +329,13 @@ pub fn availability_changed(
 ) -> Result<Availability> {
     let (settings, tz) = availability_settings(c, account, user)?;
     let availability = settings.at(&tz.zone(), now);
-    let key = format!("availability:{user}");
     match availability.until() {
-        Some(at) => schedule(c, account, "availability", &key, user.0, at)?,
-        None => unschedule(c, &key)?,
+        Some(at) => schedule(c, account, JobKind::Availability, user.0, at)?,
+        None => unschedule(c, account, JobKind::Availability, user.0)?,
     }
     match (was_available, availability.is_available()) {
         (_, true) => {
-            drain_waiting(c, now, account, rng)?;
+            drain_waiting(c, now, account, 0, rng)?;
         }
         // Only the change to away rebalances, not every later re-check.
         (true, false) => {
@@ -493,18 +346,27 @@ pub fn availability_changed(
     Ok(availability)
 }
 
-/// Runs every job due at `now`; returns how many ran.
-pub fn run_due_jobs(c: &Connection, now: Timestamp, rng: &mut dyn RandomSource) -> Result<usize> {
+/// Runs the jobs due at `now`, at most `limit` of them; returns how many ran.
+pub fn run_due_jobs(
+    c: &Connection,
+    now: Timestamp,
+    limit: usize,
+    rng: &mut dyn RandomSource,
+) -> Result<usize> {
     let due: Vec<(i64, i64, String, i64)> = c
-        .prepare_cached("SELECT id, account_id, kind, subject_id FROM jobs WHERE run_at <= ?1 ORDER BY run_at, id LIMIT 500")?
-        .query_map([rows::ms(now)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .prepare_cached("SELECT id, account_id, kind, subject_id FROM jobs WHERE run_at <= ?1 ORDER BY run_at, id LIMIT ?2")?
+        .query_map(params![rows::ms(now), limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (id, account, kind, subject) in &due {
         c.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
             .execute([id])?;
         let account = AccountId(*account);
-        match kind.as_str() {
-            "availability" => {
+        let Ok(kind) = kind.parse::<JobKind>() else {
+            tracing::warn!(kind, "unknown job kind; dropped");
+            continue;
+        };
+        match kind {
+            JobKind::Availability => {
                 let user = UserId(*subject);
                 let (settings, tz) = availability_settings(c, account, user)?;
                 // What it was just before this transition.
@@ -513,18 +375,27 @@ pub fn run_due_jobs(c: &Connection, now: Timestamp, rng: &mut dyn RandomSource) 
                     .is_available();
                 availability_changed(c, now, account, user, was, rng)?;
             }
-            "relax" => {
+            JobKind::Relax => {
                 let mut t = tickets::get(c, account, TicketId(*subject))?;
                 if t.status == Status::Open && t.owner.user_id.is_none() {
-                    route(c, now, account, &mut t, "skill_relaxation", rng)?;
+                    route(
+                        c,
+                        now,
+                        account,
+                        &mut t,
+                        RoutingTrigger::SkillRelaxation,
+                        rng,
+                    )?;
                 }
             }
-            "load_expiry" => {
+            JobKind::LoadExpiry => {
                 // Saving recomputes whether the ticket still counts.
                 let t = tickets::get(c, account, TicketId(*subject))?;
                 tickets::save(c, now, account, &t)?;
             }
-            other => tracing::warn!(kind = other, "unknown job kind; dropped"),
+            JobKind::DrainWaiting => {
+                drain_waiting(c, now, account, *subject as usize, rng)?;
+            }
         }
     }
     Ok(due.len())
@@ -538,7 +409,7 @@ pub fn log(c: &Connection, account: AccountId, ticket: TicketId) -> Result<Vec<R
         .query_map(params![ticket.0, account.0], |r| {
             Ok(RoutingRecord {
                 at: rows::ts(r.get(0)?),
-                trigger: r.get(1)?,
+                trigger: rows::parsed(r, 1)?,
                 explanation: rows::json(r, 2)?,
             })
         })?

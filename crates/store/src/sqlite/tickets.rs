@@ -184,7 +184,14 @@ pub fn create(
         .execute(params![account.0, idem.key, idem.fingerprint, ticket.id.0, rows::ms(now)])?;
     }
     // Routing is inline: the 201 already carries the chosen owner.
-    super::routing::route(c, now, account, &mut ticket, "created", rng)?;
+    super::routing::route(
+        c,
+        now,
+        account,
+        &mut ticket,
+        switchboard_domain::routing::RoutingTrigger::Created,
+        rng,
+    )?;
     Ok(Created {
         value: ticket,
         created: true,
@@ -319,7 +326,8 @@ fn move_status(
     record(c, account, t.id, now, actor, &event)
 }
 
-/// Gives the ticket a new owner and records why.
+/// Gives the ticket a new owner and records why, after checking that the
+/// owner user and team belong to the account.
 pub(super) fn move_owner(
     c: &Connection,
     account: AccountId,
@@ -338,6 +346,23 @@ pub(super) fn move_owner(
     if let Some(team) = to.team_id {
         directory::ensure_exists(c, "teams", account, team.0, "team_id")?;
     }
+    move_owner_checked(c, account, t, to, now, actor, reason)
+}
+
+/// [`move_owner`] for an owner known to belong to the account (routing
+/// picks from the account's own routing state).
+pub(super) fn move_owner_checked(
+    c: &Connection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: Owner,
+    now: Timestamp,
+    actor: Actor,
+    reason: &str,
+) -> Result<()> {
+    if t.owner == to {
+        return Ok(());
+    }
     let event = HistoryEvent::OwnerChanged {
         from: t.owner,
         to,
@@ -347,8 +372,11 @@ pub(super) fn move_owner(
         t.assigned_at = to.user_id.map(|_| now);
         if let Some(user) = to.user_id {
             // Round robin and load balancing break ties by the longest wait.
-            c.prepare_cached("UPDATE users SET last_assigned_at = ?1 WHERE id = ?2")?
-                .execute(params![rows::ms(now), user.0])?;
+            c.prepare_cached(
+                "UPDATE users SET last_assigned_at = ?1 WHERE id = ?2 AND account_id = ?3",
+            )?
+            .execute(params![rows::ms(now), user.0, account.0])?;
+            super::routing_state::if_loaded(account, |s| s.assigned(user, now));
         }
     }
     t.owner = to;
@@ -412,7 +440,7 @@ pub fn update(
     save(c, now, account, &t)?;
     if closing {
         // The owner dropped below a capacity limit, maybe.
-        super::routing::drain_waiting(c, now, account, rng)?;
+        super::routing::drain_waiting(c, now, account, 0, rng)?;
     }
     get(c, account, id)
 }
@@ -454,7 +482,7 @@ pub fn set_owner(
     // free capacity for waiting tickets.
     c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1")?
         .execute([id.0])?;
-    super::routing::drain_waiting(c, now, account, rng)?;
+    super::routing::drain_waiting(c, now, account, 0, rng)?;
     get(c, account, id)
 }
 

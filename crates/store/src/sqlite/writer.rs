@@ -128,6 +128,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
             .map_err(super::backend)
     };
     run("SAVEPOINT job")?;
+    super::routing_state::job_started();
     let published = PENDING.with(|p| p.borrow().len());
     let outcome = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|panic| {
         let what = panic
@@ -141,6 +142,8 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     });
     if outcome.is_err() {
         PENDING.with(|p| p.borrow_mut().truncate(published));
+        // The kept routing state may hold what the savepoint just undid.
+        super::routing_state::job_failed();
         run("ROLLBACK TO job")?;
     }
     run("RELEASE job")?;
@@ -178,6 +181,9 @@ fn run(
             e.to_string()
         });
         let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if commit.is_err() {
+            super::routing_state::batch_failed();
+        }
         if commit.is_ok() {
             for event in pending {
                 // No subscriber is not an error.

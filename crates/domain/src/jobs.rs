@@ -1,0 +1,47 @@
+//! The scheduler's job kinds and their keys.
+//!
+//! A job is a row of the `jobs` table: a kind, a subject (a user or a
+//! ticket), an instant, and a unique key so that scheduling the same job
+//! again moves it instead of adding another.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+crate::model::wire_enum!(
+    /// What a scheduled job does when it comes due.
+    JobKind {
+        /// A user's availability may change now (shift start or end, out of
+        /// office, manual status expiry): drain the queue or rebalance.
+        Availability = "availability",
+        /// A waiting ticket's optional skills may be dropped now: route again.
+        Relax = "relax",
+        /// A ticket's assignment leaves the 30-day load window now.
+        LoadExpiry = "load_expiry",
+        /// The waiting queue of an account has more tickets to route than
+        /// one write should hold the writer for: go on with the next batch.
+        DrainWaiting = "drain_waiting",
+    }
+);
+
+impl JobKind {
+    /// The job's unique key for `subject` of `account` (kept as the first
+    /// version wrote them, so stored jobs still match; user and ticket ids
+    /// are unique across accounts). An account drains one queue at a time,
+    /// so its drain job is keyed by the account (its subject is where the
+    /// drain goes on from).
+    pub fn key(self, account: crate::AccountId, subject: i64) -> String {
+        match self {
+            Self::Availability => format!("availability:{subject}"),
+            Self::Relax => format!("relax:{subject}"),
+            Self::LoadExpiry => format!("load:{subject}"),
+            Self::DrainWaiting => format!("drain:{account}"),
+        }
+    }
+}
+
+/// The instant a job must not run before, in Unix milliseconds: rounded
+/// up, because a job run before its instant would find nothing changed
+/// and reschedule itself at the same millisecond.
+pub fn run_at_ms(at: jiff::Timestamp) -> i64 {
+    at.as_millisecond() + i64::from(at.subsec_nanosecond() % 1_000_000 != 0)
+}
