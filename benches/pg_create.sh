@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Ticket-create throughput on PostgreSQL with 1 and 3 Switchboard nodes,
-# measured in the same run as pgbench inserting the same rows (the ticket
-# and its history line, in one transaction) at the same client count.
-# Prints the three rates and the two ratios.
+# unrouted and routed load balanced over a team of 20 seated agents,
+# measured in the same run as pgbench inserting the same rows as an
+# unrouted create (the ticket and its history line, in one transaction) at
+# the same client count. Prints the rates and their ratios.
 #
 #   bash benches/pg_create.sh                  # 64 clients, 10 s each
 #   CONNECTIONS=32 DURATION=5 bash benches/pg_create.sh
@@ -43,42 +44,57 @@ start_node() { # url dir port
   wait_for "http://127.0.0.1:$3/healthz"
 }
 
-# 1 node.
-url=$(fresh_schema sb_bench_one)
-start_node "$url" "$data/one" "$PORT"
-token=$(cat "$data/one/admin-token")
-echo "== 1 node: POST /api/v1/tickets, $CONNECTIONS connections, ${DURATION}s" >&2
-TOKEN=$token wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s benches/create_ticket.lua "http://127.0.0.1:$PORT/api/v1/tickets" > "$data/one.txt"
-cat "$data/one.txt" >&2
-grep -q "Non-2xx" "$data/one.txt" && { echo "errors during the run" >&2; exit 1; }
-one=$(awk '/Requests\/sec/ {print $2}' "$data/one.txt")
-kill "${pids[-1]}"
+api() { # port method path body
+  curl -sf -X "$2" "http://127.0.0.1:$1/api/v1$3" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "$4"
+}
 
-# 3 nodes on one schema; one wrk per node, the connections split between them.
-url=$(fresh_schema sb_bench_three)
-start_node "$url" "$data/n0" $((PORT + 1))
-token=$(cat "$data/n0/admin-token")
-start_node "$url" "$data/n1" $((PORT + 2))
-start_node "$url" "$data/n2" $((PORT + 3))
-echo "== 3 nodes: $CONNECTIONS connections split over them, ${DURATION}s" >&2
-per=$((CONNECTIONS / 3))
-loads=()
-for i in 1 2 3; do
-  TOKEN=$token wrk -t1 -c"$per" -d"${DURATION}s" -s benches/create_ticket.lua "http://127.0.0.1:$((PORT + i))/api/v1/tickets" > "$data/three.$i.txt" &
-  loads+=($!)
-done
-wait "${loads[@]}"
-cat "$data"/three.*.txt >&2
-grep -q "Non-2xx" "$data"/three.*.txt && { echo "errors during the run" >&2; exit 1; }
-three=$(awk '/Requests\/sec/ {s += $2} END {print s}' "$data"/three.*.txt)
-# Stop the nodes: pgbench needs their connections.
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+# A team of $2 seated agents and a custom channel routing to it load
+# balanced, through the node on port $1; prints the channel id.
+routed_channel() {
+  local port=$1 n=$2 members="" id team channel
+  for i in $(seq "$n"); do
+    id=$(api "$port" POST /users "{\"name\":\"Agent $i\",\"email\":\"agent$i@bench.example\",\"role\":\"agent\",\"help_desk_seat\":true}" | sed -E 's/.*"id":([0-9]+).*/\1/;q')
+    members+="${members:+,}{\"user_id\":$id,\"main\":true}"
+  done
+  team=$(api "$port" POST /teams "{\"name\":\"Bench $n\",\"members\":[$members]}" | sed -E 's/^\{"id":([0-9]+).*/\1/')
+  channel=$(api "$port" POST /channels '{"kind":"custom","name":"Bench"}' | sed -E 's/^\{"id":([0-9]+).*/\1/')
+  api "$port" PATCH "/channels/$channel" "{\"routing\":{\"assign_to\":\"users_and_teams\",\"teams\":[$team],\"distribution\":\"load_balanced\"}}" > /dev/null
+  echo "$channel"
+}
+
+# measure NAME NODES AGENTS -> creates/s over all nodes (AGENTS=0: unrouted)
+measure() {
+  local name=$1 nodes=$2 agents=$3 url channel="" per loads=() first=${#pids[@]}
+  url=$(fresh_schema "sb_bench_$name")
+  for i in $(seq "$nodes"); do start_node "$url" "$data/$name.$i" $((PORT + i)); done
+  token=$(cat "$data/$name.1/admin-token")
+  [ "$agents" -gt 0 ] && channel=$(routed_channel $((PORT + 1)) "$agents")
+  echo "== $name: $nodes node(s), $agents agents, $CONNECTIONS connections, ${DURATION}s" >&2
+  per=$((CONNECTIONS / nodes))
+  for i in $(seq "$nodes"); do
+    TOKEN=$token CHANNEL=$channel wrk -t1 -c"$per" -d"${DURATION}s" -s benches/create_ticket.lua "http://127.0.0.1:$((PORT + i))/api/v1/tickets" > "$data/$name.$i.txt" &
+    loads+=($!)
+  done
+  wait "${loads[@]}"
+  cat "$data/$name".*.txt >&2
+  if grep -q "Non-2xx" "$data/$name".*.txt; then echo "errors during the run" >&2; exit 1; fi
+  for p in "${pids[@]:$first}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  # (Run in a subshell: the cleanup trap does not see this schema.)
+  psql -q "$PG" -c "DROP SCHEMA IF EXISTS sb_bench_$name CASCADE" 2>/dev/null || true
+  awk '/Requests\/sec/ {s += $2} END {print s}' "$data/$name".*.txt
+}
+
+one=$(measure one 1 0)
+routed_one=$(measure routed_one 1 20)
+three=$(measure three 3 0)
+routed_three=$(measure routed_three 3 20)
 sleep 1
 
 # pgbench: the same ticket row and history row, in one transaction, with
 # the same client count, into a schema migrated by Switchboard itself.
 url=$(fresh_schema sb_bench_pgbench)
-start_node "$url" "$data/pgb" $((PORT + 4))
+start_node "$url" "$data/pgb" $((PORT + 9))
 kill "${pids[-1]}"
 cat > "$data/create.sql" <<'SQL'
 BEGIN;
@@ -94,8 +110,11 @@ PGOPTIONS="-c search_path=sb_bench_pgbench" pgbench -n -c "$CONNECTIONS" -j 2 -T
 cat "$data/pgbench.txt" >&2
 pgb=$(awk -F'= ' '/^tps/ {split($2, a, " "); print a[1]}' "$data/pgbench.txt")
 
-echo "switchboard_1_node_per_s=$one"
-echo "switchboard_3_nodes_per_s=$three"
 echo "pgbench_per_s=$pgb"
-awk -v a="$one" -v b="$pgb" 'BEGIN { printf "ratio_1_node=%.2f\n", a / b }'
-awk -v a="$three" -v b="$pgb" 'BEGIN { printf "ratio_3_nodes=%.2f\n", a / b }'
+echo "unrouted_1_node_per_s=$one unrouted_3_nodes_per_s=$three"
+echo "routed_20_1_node_per_s=$routed_one routed_20_3_nodes_per_s=$routed_three"
+awk -v a="$one" -v b="$pgb" 'BEGIN { printf "unrouted_1_node_vs_pgbench=%.2f\n", a / b }'
+awk -v a="$three" -v b="$pgb" 'BEGIN { printf "unrouted_3_nodes_vs_pgbench=%.2f\n", a / b }'
+awk -v a="$routed_one" -v b="$one" 'BEGIN { printf "routed_vs_unrouted_1_node=%.2f\n", a / b }'
+awk -v a="$routed_three" -v b="$three" 'BEGIN { printf "routed_vs_unrouted_3_nodes=%.2f\n", a / b }'
+awk -v a="$routed_one" -v b="$pgb" 'BEGIN { printf "routed_1_node_vs_pgbench=%.2f\n", a / b }'
