@@ -4,9 +4,6 @@
 //! ticket), an instant, and a unique key so that scheduling the same job
 //! again moves it instead of adding another.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 crate::model::wire_enum!(
     /// What a scheduled job does when it comes due.
     JobKind {

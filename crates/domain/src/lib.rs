@@ -11,6 +11,8 @@
 //!   messages and history entries, as stored and as served.
 //! - [`routing`]: routing rules, availability and the pure routing engine.
 //! - [`jobs`]: the scheduler's job kinds and keys.
+//! - [`ticket`]: how a ticket changes (patch, owner, status, messages),
+//!   returned as history lines for the store to record.
 //! - [`triage`]: the manual triage rules (who owns a ticket after a hand
 //!   assignment or a reply, how status and pipeline stage move together).
 //! - [`clock`]: the injected source of time.
@@ -23,6 +25,7 @@ pub mod input;
 pub mod jobs;
 pub mod model;
 pub mod routing;
+pub mod ticket;
 pub mod triage;
 pub mod values;
 

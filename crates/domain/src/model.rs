@@ -17,7 +17,10 @@ use crate::{
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema,
+        )]
         pub enum $name { $($(#[$vdoc])* #[serde(rename = $wire)] $variant),+ }
 
         impl $name {
@@ -493,8 +496,8 @@ pub enum HistoryEvent {
         from: Owner,
         /// After.
         to: Owner,
-        /// Why: `manual`, `reply`, `routing`, ...
-        reason: String,
+        /// Why.
+        reason: crate::ticket::OwnerReason,
     },
     /// Status or stage changed.
     StatusChanged {

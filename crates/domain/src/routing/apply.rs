@@ -6,12 +6,9 @@
 //! the skill-relaxation job, whether the explanation is kept, and whom to
 //! notify of what.
 
-use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use super::{AssignTo, Decision, Outcome, RoutingRule};
 use crate::{Owner, TeamId, UserId};
+use jiff::{SignedDuration, Timestamp};
 
 crate::model::wire_enum!(
     /// What asked routing for a decision.

@@ -1,7 +1,7 @@
 //! Conformance cases for tickets, views, triage and concurrency.
 
 use serde_json::json;
-use switchboard_domain::{input::*, *};
+use switchboard_domain::{input::*, ticket::OwnerReason, *};
 
 use super::*;
 use crate::{Idempotency, NewAttachment, NewMessage, Store, StoreError, TicketQuery, View};
@@ -286,9 +286,9 @@ pub async fn manual_assignment_is_recorded(store: &dyn Store) {
     assert_eq!(
         changes,
         vec![
-            (Some(ana.id), "manual".to_owned(), by(&admin)),
-            (Some(bob.id), "manual".to_owned(), by(&admin)),
-            (None, "manual".to_owned(), by(&admin)),
+            (Some(ana.id), OwnerReason::Manual, by(&admin)),
+            (Some(bob.id), OwnerReason::Manual, by(&admin)),
+            (None, OwnerReason::Manual, by(&admin)),
         ]
     );
     assert!(matches!(
@@ -352,7 +352,7 @@ pub async fn a_reply_assigns_an_ownerless_ticket(store: &dyn Store) {
             _ => None,
         })
         .collect();
-    assert_eq!(reasons, vec!["reply".to_owned()]);
+    assert_eq!(reasons, vec![OwnerReason::Reply]);
 }
 
 pub async fn status_and_stage_move_together(store: &dyn Store) {

@@ -20,7 +20,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{Connection, PgConnection};
-use switchboard_domain::{jobs, routing::*, *};
+use switchboard_domain::{jobs, routing::*, ticket::OwnerReason, *};
 
 use super::{OrNotFound, backend, routing_state, rows, tickets};
 use crate::{Result, RoutingRecord};
@@ -249,7 +249,8 @@ pub async fn route(
     let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
     if let Some(to) = effects.owner {
-        tickets::move_owner_checked(c, account, t, to, now, Actor::System, "routing").await?;
+        tickets::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)
+            .await?;
         t.updated_at = now;
         tickets::save(c, now, account, t).await?;
     }
@@ -430,14 +431,14 @@ async fn rebalance_away(
             user_id: None,
             team_id: t.owner.team_id,
         };
-        tickets::move_owner(
+        tickets::move_owner_checked(
             c,
             account,
             &mut t,
             to,
             now,
             Actor::System,
-            "rebalance_on_away",
+            OwnerReason::RebalanceOnAway,
         )
         .await?;
         t.updated_at = now;

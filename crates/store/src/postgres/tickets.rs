@@ -14,7 +14,12 @@
 
 use jiff::Timestamp;
 use sqlx::PgConnection;
-use switchboard_domain::{input::*, routing::RandomSource, triage, *};
+use switchboard_domain::{
+    input::*,
+    routing::{AssignedNotice, RandomSource},
+    ticket::{self, OwnerReason},
+    triage, *,
+};
 
 use super::{OrNotFound, backend, directory, publish, routing, rows, unique};
 use crate::{
@@ -425,33 +430,6 @@ pub(super) async fn save(
     Ok(())
 }
 
-/// Applies a status/stage pair, keeping `closed_at` in step, and records it.
-async fn move_status(
-    c: &mut PgConnection,
-    account: AccountId,
-    t: &mut Ticket,
-    to: (Status, Stage),
-    now: Timestamp,
-    actor: Actor,
-) -> Result<()> {
-    if (t.status, t.stage) == to {
-        return Ok(());
-    }
-    let event = HistoryEvent::StatusChanged {
-        from_status: t.status,
-        from_stage: t.stage,
-        to_status: to.0,
-        to_stage: to.1,
-    };
-    t.closed_at = match (t.status, to.0) {
-        (Status::Open, Status::Closed) => Some(now),
-        (_, Status::Open) => None,
-        _ => t.closed_at,
-    };
-    (t.status, t.stage) = to;
-    record(c, account, t.id, now, actor, &event).await
-}
-
 /// Gives the ticket a new owner and records why, after checking that the
 /// owner user and team belong to the account.
 pub(super) async fn move_owner(
@@ -461,11 +439,8 @@ pub(super) async fn move_owner(
     to: Owner,
     now: Timestamp,
     actor: Actor,
-    reason: &str,
+    reason: OwnerReason,
 ) -> Result<()> {
-    if t.owner == to {
-        return Ok(());
-    }
     if let Some(user) = to.user_id {
         directory::ensure_exists(c, "users", account, user.0, "user_id").await?;
     }
@@ -484,31 +459,33 @@ pub(super) async fn move_owner_checked(
     to: Owner,
     now: Timestamp,
     actor: Actor,
-    reason: &str,
+    reason: OwnerReason,
 ) -> Result<()> {
-    if t.owner == to {
+    let Some(moved) = ticket::move_owner(t, to, now, reason) else {
         return Ok(());
-    }
-    let event = HistoryEvent::OwnerChanged {
-        from: t.owner,
-        to,
-        reason: reason.into(),
     };
-    if to.user_id != t.owner.user_id {
-        t.assigned_at = to.user_id.map(|_| now);
-        if let Some(user) = to.user_id {
-            // Round robin and load balancing break ties by the longest wait.
-            sqlx::query("UPDATE users SET last_assigned_at = $1 WHERE id = $2 AND account_id = $3")
-                .bind(rows::ms(now))
-                .bind(user.0)
-                .bind(account.0)
-                .execute(&mut *c)
-                .await?;
-            super::routing_state::changed(account, |s| s.assigned(user, now));
-        }
+    if let Some(user) = moved.assigned {
+        assigned(c, account, user, now).await?;
     }
-    t.owner = to;
-    record(c, account, t.id, now, actor, &event).await
+    record(c, account, t.id, now, actor, &moved.event).await
+}
+
+/// `user` was just given a ticket: round robin and load balancing break
+/// ties by the longest wait since.
+async fn assigned(
+    c: &mut PgConnection,
+    account: AccountId,
+    user: UserId,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET last_assigned_at = $1 WHERE id = $2 AND account_id = $3")
+        .bind(rows::ms(now))
+        .bind(user.0)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+    super::routing_state::changed(account, |s| s.assigned(user, now));
+    Ok(())
 }
 
 /// Changes a ticket's fields, status or stage (see `Store::update_ticket`).
@@ -523,48 +500,15 @@ pub async fn update(
     rng: &mut (dyn RandomSource + Send),
 ) -> Result<Ticket> {
     let mut t = get(c, account, id).await?;
-    let mut fields = Vec::new();
-    if let Some(v) = patch.subject {
-        t.subject = v.into();
-        fields.push("subject".to_owned());
+    if let Some(Some(contact)) = patch.contact_id {
+        directory::ensure_exists(c, "contacts", account, contact.0, "contact_id").await?;
     }
-    if let Some(v) = patch.content {
-        t.content = v;
-        fields.push("content".to_owned());
+    let patched = ticket::patch(&mut t, patch, now)?;
+    for event in &patched.history {
+        record(c, account, id, now, actor, event).await?;
     }
-    if let Some(v) = patch.priority {
-        t.priority = v;
-        fields.push("priority".to_owned());
-    }
-    if let Some(props) = patch.properties {
-        for (key, value) in props {
-            if value.is_null() {
-                t.properties.remove(&key);
-            } else {
-                t.properties.insert(key, value);
-            }
-        }
-        fields.push("properties".to_owned());
-    }
-    if let Some(v) = patch.contact_id {
-        if let Some(contact) = v {
-            directory::ensure_exists(c, "contacts", account, contact.0, "contact_id").await?;
-        }
-        t.contact_id = v;
-        fields.push("contact_id".to_owned());
-    }
-    if !fields.is_empty() {
-        let event = HistoryEvent::Updated { fields };
-        record(c, account, id, now, actor, &event).await?;
-    }
-    // Validated after the field changes were recorded, as on SQLite; an
-    // error rolls the whole transaction back either way.
-    let to = triage::change_status((t.status, t.stage), patch.status, patch.stage)?;
-    let closing = t.status == Status::Open && to.0 == Status::Closed;
-    move_status(c, account, &mut t, to, now, actor).await?;
-    t.updated_at = now;
     save(c, now, account, &t).await?;
-    if closing {
+    if patched.closed {
         // The owner dropped below a capacity limit, maybe.
         routing::drain_waiting(c, now, account, 0, rng).await?;
     }
@@ -598,13 +542,10 @@ pub async fn set_owner(
     };
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
     let before = t.owner;
-    move_owner(c, account, &mut t, to, now, actor, "manual").await?;
+    move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual).await?;
     // Someone else gave you a ticket: you are told.
-    if let Some(user) = to
-        .user_id
-        .filter(|u| Some(*u) != before.user_id && actor != (Actor::User { user_id: *u }))
-    {
-        routing::notify(c, now, account, user, id, "assigned").await?;
+    if let Some(user) = ticket::told_of_assignment(before, to, actor) {
+        routing::notify(c, now, account, user, id, AssignedNotice::Assigned.as_str()).await?;
     }
     t.updated_at = now;
     save(c, now, account, &t).await?;
@@ -653,23 +594,17 @@ pub async fn add_message(
         external_id: m.external_id,
         created_at: now,
     };
-    let added = HistoryEvent::MessageAdded {
-        message_id: message.id,
-        kind: m.kind,
+    let author = match m.author {
+        Actor::User { user_id } => Some(directory::get_user(c, account, user_id).await?),
+        _ => None,
     };
-    record(c, account, id, now, m.author, &added).await?;
-    if let Actor::User { user_id } = m.author {
-        let author = directory::get_user(c, account, user_id).await?;
-        if let Some(to) = triage::owner_after_message(t.owner, m.kind, &author) {
-            move_owner(c, account, &mut t, to, now, m.author, "reply").await?;
-        }
+    let added = ticket::add_message(&mut t, message.id, m.kind, author.as_ref(), now);
+    for event in &added.history {
+        record(c, account, id, now, m.author, event).await?;
     }
-    if m.kind == MessageKind::Reply && t.first_reply_at.is_none() {
-        t.first_reply_at = Some(now);
+    if let Some(user) = added.assigned {
+        assigned(c, account, user, now).await?;
     }
-    let to = triage::stage_after_message(t.status, t.stage, m.kind);
-    move_status(c, account, &mut t, to, now, m.author).await?;
-    t.updated_at = now;
     save(c, now, account, &t).await?;
     Ok((message, t))
 }

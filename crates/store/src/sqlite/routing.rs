@@ -8,7 +8,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_domain::{jobs, routing::*, *};
+use switchboard_domain::{jobs, routing::*, ticket::OwnerReason, *};
 
 use super::{routing_state, rows, tickets};
 use crate::{Result, RoutingRecord};
@@ -161,7 +161,7 @@ pub fn route(
     let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
     if let Some(to) = effects.owner {
-        tickets::move_owner_checked(c, account, t, to, now, Actor::System, "routing")?;
+        tickets::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)?;
         t.updated_at = now;
         tickets::save(c, now, account, t)?;
     }
@@ -293,14 +293,14 @@ pub fn rebalance_away(
             user_id: None,
             team_id: t.owner.team_id,
         };
-        tickets::move_owner(
+        tickets::move_owner_checked(
             c,
             account,
             &mut t,
             to,
             now,
             Actor::System,
-            "rebalance_on_away",
+            OwnerReason::RebalanceOnAway,
         )?;
         t.updated_at = now;
         tickets::save(c, now, account, &t)?;

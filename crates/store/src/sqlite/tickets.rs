@@ -2,7 +2,12 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
-use switchboard_domain::{input::*, triage, *};
+use switchboard_domain::{
+    input::*,
+    routing::AssignedNotice,
+    ticket::{self, OwnerReason},
+    triage, *,
+};
 
 use super::{OrNotFound, directory, rows};
 use crate::{Created, Idempotency, NewMessage, Page, Result, StoreError, TicketQuery, View};
@@ -299,33 +304,6 @@ pub(super) fn save(c: &Connection, now: Timestamp, account: AccountId, t: &Ticke
     Ok(())
 }
 
-/// Applies a status/stage pair, keeping `closed_at` in step, and records it.
-fn move_status(
-    c: &Connection,
-    account: AccountId,
-    t: &mut Ticket,
-    to: (Status, Stage),
-    now: Timestamp,
-    actor: Actor,
-) -> Result<()> {
-    if (t.status, t.stage) == to {
-        return Ok(());
-    }
-    let event = HistoryEvent::StatusChanged {
-        from_status: t.status,
-        from_stage: t.stage,
-        to_status: to.0,
-        to_stage: to.1,
-    };
-    t.closed_at = match (t.status, to.0) {
-        (Status::Open, Status::Closed) => Some(now),
-        (_, Status::Open) => None,
-        _ => t.closed_at,
-    };
-    (t.status, t.stage) = to;
-    record(c, account, t.id, now, actor, &event)
-}
-
 /// Gives the ticket a new owner and records why, after checking that the
 /// owner user and team belong to the account.
 pub(super) fn move_owner(
@@ -335,11 +313,8 @@ pub(super) fn move_owner(
     to: Owner,
     now: Timestamp,
     actor: Actor,
-    reason: &str,
+    reason: OwnerReason,
 ) -> Result<()> {
-    if t.owner == to {
-        return Ok(());
-    }
     if let Some(user) = to.user_id {
         directory::ensure_exists(c, "users", account, user.0, "user_id")?;
     }
@@ -358,29 +333,24 @@ pub(super) fn move_owner_checked(
     to: Owner,
     now: Timestamp,
     actor: Actor,
-    reason: &str,
+    reason: OwnerReason,
 ) -> Result<()> {
-    if t.owner == to {
+    let Some(moved) = ticket::move_owner(t, to, now, reason) else {
         return Ok(());
-    }
-    let event = HistoryEvent::OwnerChanged {
-        from: t.owner,
-        to,
-        reason: reason.into(),
     };
-    if to.user_id != t.owner.user_id {
-        t.assigned_at = to.user_id.map(|_| now);
-        if let Some(user) = to.user_id {
-            // Round robin and load balancing break ties by the longest wait.
-            c.prepare_cached(
-                "UPDATE users SET last_assigned_at = ?1 WHERE id = ?2 AND account_id = ?3",
-            )?
-            .execute(params![rows::ms(now), user.0, account.0])?;
-            super::routing_state::if_loaded(account, |s| s.assigned(user, now));
-        }
+    if let Some(user) = moved.assigned {
+        assigned(c, account, user, now)?;
     }
-    t.owner = to;
-    record(c, account, t.id, now, actor, &event)
+    record(c, account, t.id, now, actor, &moved.event)
+}
+
+/// `user` was just given a ticket: round robin and load balancing break
+/// ties by the longest wait since.
+fn assigned(c: &Connection, account: AccountId, user: UserId, now: Timestamp) -> Result<()> {
+    c.prepare_cached("UPDATE users SET last_assigned_at = ?1 WHERE id = ?2 AND account_id = ?3")?
+        .execute(params![rows::ms(now), user.0, account.0])?;
+    super::routing_state::if_loaded(account, |s| s.assigned(user, now));
+    Ok(())
 }
 
 pub fn update(
@@ -393,52 +363,15 @@ pub fn update(
     rng: &mut dyn switchboard_domain::routing::RandomSource,
 ) -> Result<Ticket> {
     let mut t = get(c, account, id)?;
-    let mut fields = Vec::new();
-    if let Some(v) = patch.subject {
-        t.subject = v.into();
-        fields.push("subject".to_owned());
+    if let Some(Some(contact)) = patch.contact_id {
+        directory::ensure_exists(c, "contacts", account, contact.0, "contact_id")?;
     }
-    if let Some(v) = patch.content {
-        t.content = v;
-        fields.push("content".to_owned());
+    let patched = ticket::patch(&mut t, patch, now)?;
+    for event in &patched.history {
+        record(c, account, id, now, actor, event)?;
     }
-    if let Some(v) = patch.priority {
-        t.priority = v;
-        fields.push("priority".to_owned());
-    }
-    if let Some(props) = patch.properties {
-        for (key, value) in props {
-            if value.is_null() {
-                t.properties.remove(&key);
-            } else {
-                t.properties.insert(key, value);
-            }
-        }
-        fields.push("properties".to_owned());
-    }
-    if let Some(v) = patch.contact_id {
-        if let Some(contact) = v {
-            directory::ensure_exists(c, "contacts", account, contact.0, "contact_id")?;
-        }
-        t.contact_id = v;
-        fields.push("contact_id".to_owned());
-    }
-    if !fields.is_empty() {
-        record(
-            c,
-            account,
-            id,
-            now,
-            actor,
-            &HistoryEvent::Updated { fields },
-        )?;
-    }
-    let to = triage::change_status((t.status, t.stage), patch.status, patch.stage)?;
-    let closing = t.status == Status::Open && to.0 == Status::Closed;
-    move_status(c, account, &mut t, to, now, actor)?;
-    t.updated_at = now;
     save(c, now, account, &t)?;
-    if closing {
+    if patched.closed {
         // The owner dropped below a capacity limit, maybe.
         super::routing::drain_waiting(c, now, account, 0, rng)?;
     }
@@ -467,21 +400,18 @@ pub fn set_owner(
         })
         .transpose()?;
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
-    let before = t.owner.user_id;
-    move_owner(c, account, &mut t, to, now, actor, "manual")?;
+    let before = t.owner;
+    move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual)?;
     // Someone else gave you a ticket: you are told.
-    if let Some(user) = to
-        .user_id
-        .filter(|u| Some(*u) != before && actor != (Actor::User { user_id: *u }))
-    {
-        super::routing::notify(c, now, account, user, id, "assigned")?;
+    if let Some(user) = ticket::told_of_assignment(before, to, actor) {
+        super::routing::notify(c, now, account, user, id, AssignedNotice::Assigned.as_str())?;
     }
     t.updated_at = now;
     save(c, now, account, &t)?;
     // A hand assignment takes the ticket out of the waiting queue, and may
     // free capacity for waiting tickets.
-    c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1")?
-        .execute([id.0])?;
+    c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND account_id = ?2")?
+        .execute(params![id.0, account.0])?;
     super::routing::drain_waiting(c, now, account, 0, rng)?;
     get(c, account, id)
 }
@@ -519,29 +449,17 @@ pub fn add_message(
         external_id: m.external_id,
         created_at: now,
     };
-    record(
-        c,
-        account,
-        id,
-        now,
-        m.author,
-        &HistoryEvent::MessageAdded {
-            message_id: message.id,
-            kind: m.kind,
-        },
-    )?;
-    if let Actor::User { user_id } = m.author {
-        let author = directory::get_user(c, account, user_id)?;
-        if let Some(to) = triage::owner_after_message(t.owner, m.kind, &author) {
-            move_owner(c, account, &mut t, to, now, m.author, "reply")?;
-        }
+    let author = match m.author {
+        Actor::User { user_id } => Some(directory::get_user(c, account, user_id)?),
+        _ => None,
+    };
+    let added = ticket::add_message(&mut t, message.id, m.kind, author.as_ref(), now);
+    for event in &added.history {
+        record(c, account, id, now, m.author, event)?;
     }
-    if m.kind == MessageKind::Reply && t.first_reply_at.is_none() {
-        t.first_reply_at = Some(now);
+    if let Some(user) = added.assigned {
+        assigned(c, account, user, now)?;
     }
-    let to = triage::stage_after_message(t.status, t.stage, m.kind);
-    move_status(c, account, &mut t, to, now, m.author)?;
-    t.updated_at = now;
     save(c, now, account, &t)?;
     Ok((message, t))
 }
