@@ -23,6 +23,15 @@ pub struct Counted {
     pub in_load: bool,
 }
 
+impl Counted {
+    /// A ticket as created: open, no owner user, not in any load.
+    pub const NEW: Counted = Counted {
+        owner: None,
+        open: true,
+        in_load: false,
+    };
+}
+
 /// One change to a user's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterDelta {

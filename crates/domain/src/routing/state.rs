@@ -108,6 +108,39 @@ pub struct ChannelState {
     pub rr_cycle: u64,
     /// The last cycle in which each user got a ticket from this channel.
     pub rr_last: HashMap<UserId, u64>,
+    /// The snapshot of the last decision, kept up to date (see
+    /// [`RoutingState::decide`]).
+    pub cached: Option<Cached>,
+}
+
+impl ChannelState {
+    /// A channel with no round-robin history.
+    pub fn new(kind: ChannelKind, rule: Option<Arc<RoutingRule>>, rr_cycle: u64) -> Self {
+        Self {
+            kind,
+            rule,
+            rr_cycle,
+            rr_last: HashMap::new(),
+            cached: None,
+        }
+    }
+}
+
+/// A channel's snapshot, kept between decisions.
+///
+/// Why: at 1,000 candidates, building the snapshot (a lookup per user,
+/// ~100 bytes copied per candidate) cost more than the decision itself.
+/// The kept snapshot is changed in place by the same calls that change the
+/// state (counters, assignments, round robin); availability is computed
+/// again only when one of its candidates' may have changed.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    snapshot: Snapshot,
+    /// Position of each candidate in `snapshot.candidates`.
+    index: HashMap<UserId, usize>,
+    /// When availability was computed, and the first instant it may change.
+    computed_at: Timestamp,
+    next_change: Option<Timestamp>,
 }
 
 /// The main and secondary members of a team.
@@ -190,16 +223,104 @@ impl RoutingState {
             u.settings = settings;
             u.cached = None;
         }
+        // Recomputed by the next decision of every channel.
+        for ch in self.channels.values_mut() {
+            if let Some(k) = &mut ch.cached {
+                k.next_change = Some(Timestamp::MIN);
+            }
+        }
+    }
+
+    /// Runs `f` on the snapshot for `rule` on `channel` at `now`, with
+    /// `extra` (a contact owner) among the candidates: the channel's kept
+    /// snapshot when it can serve, else one built for this call.
+    pub fn with_snapshot<R>(
+        &mut self,
+        rule: &Arc<RoutingRule>,
+        channel: ChannelId,
+        extra: Option<UserId>,
+        now: Timestamp,
+        f: impl FnOnce(&Snapshot) -> R,
+    ) -> R {
+        let keeps = self
+            .channels
+            .get(&channel)
+            .is_some_and(|ch| ch.rule.as_ref().is_some_and(|r| Arc::ptr_eq(r, rule)));
+        if !keeps {
+            return f(&self.snapshot(rule, channel, extra, now));
+        }
+        let has = |ch: &ChannelState| {
+            ch.cached
+                .as_ref()
+                .is_some_and(|k| extra.is_none_or(|u| k.index.contains_key(&u)))
+        };
+        if !has(&self.channels[&channel]) {
+            // Built with every user the rule reaches; a contact owner
+            // outside them gets a snapshot of its own (contact-owner rules).
+            let snapshot = self.snapshot(rule, channel, None, now);
+            if extra.is_some_and(|u| !snapshot.candidates.iter().any(|c| c.user_id == u)) {
+                return f(&self.snapshot(rule, channel, extra, now));
+            }
+            let index = snapshot
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.user_id, i))
+                .collect();
+            let next_change = snapshot
+                .candidates
+                .iter()
+                .filter_map(|c| c.availability.until())
+                .min();
+            let ch = self.channels.get_mut(&channel).expect("checked");
+            ch.cached = Some(Cached {
+                snapshot,
+                index,
+                computed_at: now,
+                next_change,
+            });
+        }
+        let users = &mut self.users;
+        let ch = self.channels.get_mut(&channel).expect("checked");
+        let k = ch.cached.as_mut().expect("just kept");
+        if now < k.computed_at || k.next_change.is_some_and(|at| now >= at) {
+            let mut next = None::<Timestamp>;
+            for c in &mut k.snapshot.candidates {
+                if let Some(u) = users.get_mut(&c.user_id) {
+                    c.availability = u.availability(now);
+                }
+                if let Some(until) = c.availability.until() {
+                    next = Some(next.map_or(until, |n| n.min(until)));
+                }
+            }
+            k.computed_at = now;
+            k.next_change = next;
+        }
+        f(&k.snapshot)
     }
 
     /// Moves a user's counters for one ticket type by `open` and `load`.
     /// Every ticket save that moves the stored counters calls this with the
     /// same deltas.
     pub fn counts_changed(&mut self, user: UserId, ty: TicketType, open: i64, load: i64) {
-        if let Some(u) = self.users.get_mut(&user) {
-            let add = |n: &mut u32, d: i64| *n = (i64::from(*n) + d).max(0) as u32;
-            add(u.open.get_mut(ty), open);
-            add(u.load.get_mut(ty), load);
+        let Some(u) = self.users.get_mut(&user) else {
+            return;
+        };
+        let add = |n: &mut u32, d: i64| *n = (i64::from(*n) + d).max(0) as u32;
+        add(u.open.get_mut(ty), open);
+        add(u.load.get_mut(ty), load);
+        let (o, l) = (u.open, u.load);
+        self.in_snapshots(user, |c| (c.open, c.load) = (o, l));
+    }
+
+    /// Runs `f` on `user`'s candidate in every kept snapshot.
+    fn in_snapshots(&mut self, user: UserId, f: impl Fn(&mut Candidate)) {
+        for ch in self.channels.values_mut() {
+            if let Some(k) = &mut ch.cached
+                && let Some(&i) = k.index.get(&user)
+            {
+                f(&mut k.snapshot.candidates[i]);
+            }
         }
     }
 
@@ -215,6 +336,7 @@ impl RoutingState {
     pub fn assigned(&mut self, user: UserId, at: Timestamp) {
         if let Some(u) = self.users.get_mut(&user) {
             u.last_assigned_at = Some(at);
+            self.in_snapshots(user, |c| c.last_assigned_at = Some(at));
         }
     }
 
@@ -224,6 +346,12 @@ impl RoutingState {
         if let Some(ch) = self.channels.get_mut(&channel) {
             ch.rr_cycle = cycle;
             ch.rr_last.insert(user, cycle);
+            if let Some(k) = &mut ch.cached {
+                k.snapshot.rr_cycle = cycle;
+                if let Some(&i) = k.index.get(&user) {
+                    k.snapshot.candidates[i].rr_last_cycle = cycle;
+                }
+            }
         }
     }
 

@@ -94,18 +94,24 @@ pub async fn adjust_counters(
     now: Timestamp,
     account: AccountId,
     t: &Ticket,
+    known: Option<Counted>,
 ) -> Result<bool> {
-    let row = sqlx::query(
-        "SELECT owner_user_id, status, load_counted FROM tickets WHERE id = $1 AND account_id = $2",
-    )
-    .bind(t.id.0)
-    .bind(account.0)
-    .fetch_one(&mut *c)
-    .await?;
-    let old = Counted {
-        owner: rows::get::<Option<i64>>(&row, 0)?.map(UserId),
-        open: rows::get::<String>(&row, 1)? == "open",
-        in_load: rows::flag(&row, 2)?,
+    let old = match known {
+        Some(old) => old,
+        None => {
+            let row = sqlx::query(
+                "SELECT owner_user_id, status, load_counted FROM tickets WHERE id = $1 AND account_id = $2",
+            )
+            .bind(t.id.0)
+            .bind(account.0)
+            .fetch_one(&mut *c)
+            .await?;
+            Counted {
+                owner: rows::get::<Option<i64>>(&row, 0)?.map(UserId),
+                open: rows::get::<String>(&row, 1)? == "open",
+                in_load: rows::flag(&row, 2)?,
+            }
+        }
     };
     let moves = counter_moves(old, t, now);
     for d in &moves.deltas {
@@ -235,8 +241,6 @@ pub async fn route(
         .is_some(),
         _ => false,
     };
-    let snapshot =
-        routing_state::with(c, account, |s| s.snapshot(&rule, channel, contact, now)).await?;
     let facts = TicketFacts {
         ticket_type: t.ticket_type,
         properties: &t.properties,
@@ -245,14 +249,21 @@ pub async fn route(
         visitor_known,
         waited_seconds: now.duration_since(t.created_at).as_secs().max(0) as u64,
     };
-    let decision = decide(&rule, &facts, &snapshot, rng);
+    let decision = routing_state::with(c, account, |s| {
+        s.with_snapshot(&rule, channel, contact, now, |snapshot| {
+            decide(&rule, &facts, snapshot, &mut *rng)
+        })
+    })
+    .await?;
     let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
     if let Some(to) = effects.owner {
         tickets::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)
             .await?;
         t.updated_at = now;
-        tickets::save(c, now, account, t).await?;
+        // A ticket routed as it is created is stored as created: no read.
+        let known = (trigger == RoutingTrigger::Created).then_some(Counted::NEW);
+        tickets::save_known(c, now, account, t, known).await?;
     }
     if let Some((user, cycle)) = effects.round_robin {
         sqlx::query(

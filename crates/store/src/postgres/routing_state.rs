@@ -269,15 +269,14 @@ async fn load(c: &mut PgConnection, account: AccountId) -> Result<RoutingState> 
         .await?
     {
         let routing: Option<String> = rows::get(&r, 2)?;
-        let channel = ChannelState {
-            kind: rows::parsed(&r, 1)?,
+        let channel = ChannelState::new(
+            rows::parsed(&r, 1)?,
             // A rule that no longer parses counts as none.
-            rule: routing
+            routing
                 .and_then(|r| serde_json::from_str::<RoutingRule>(&r).ok())
                 .map(Arc::new),
-            rr_cycle: rows::get::<i64>(&r, 3)? as u64,
-            rr_last: HashMap::new(),
-        };
+            rows::get::<i64>(&r, 3)? as u64,
+        );
         state.insert_channel(ChannelId(rows::get(&r, 0)?), channel);
     }
     for r in

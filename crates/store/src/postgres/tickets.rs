@@ -402,7 +402,19 @@ pub(super) async fn save(
     account: AccountId,
     t: &Ticket,
 ) -> Result<()> {
-    let load_counted = routing::adjust_counters(c, now, account, t).await?;
+    save_known(c, now, account, t, None).await
+}
+
+/// [`save`], given what the counters knew of the stored ticket (`None`:
+/// read it).
+pub(super) async fn save_known(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    known: Option<switchboard_domain::routing::Counted>,
+) -> Result<()> {
+    let load_counted = routing::adjust_counters(c, now, account, t, known).await?;
     sqlx::query(
         "UPDATE tickets SET subject = $1, content = $2, status = $3, stage = $4, priority = $5, owner_user_id = $6,
             owner_team_id = $7, assigned_at = $8, contact_id = $9, properties = $10, first_reply_at = $11,

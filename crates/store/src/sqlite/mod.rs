@@ -160,10 +160,17 @@ impl SqliteStore {
         // Durability: WAL with synchronous=FULL syncs the WAL on every
         // commit, so an acknowledged write survives a crash or power loss.
         // Group commit makes that one fsync per batch, not per write.
+        // Each job of a batch runs in a savepoint, whose undo pages go to a
+        // statement journal: in memory (`temp_store`), or SQLite spills it
+        // to a temporary file past 64 KiB, and a batch's pwrites to that
+        // file took a third of the writer's time (perf). A 64 MiB page
+        // cache keeps the hot B-tree pages of a busy batch in memory.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536;",
         )
         .map_err(backend)?;
         configure(&conn)?;

@@ -37,8 +37,11 @@ pub fn adjust_counters(
     now: Timestamp,
     account: AccountId,
     t: &Ticket,
+    known: Option<Counted>,
 ) -> Result<bool> {
-    let old = c
+    let old = match known {
+        Some(old) => old,
+        None => c
         .prepare_cached("SELECT owner_user_id, status, load_counted FROM tickets WHERE id = ?1 AND account_id = ?2")?
         .query_row(params![t.id.0, account.0], |r| {
             Ok(Counted {
@@ -46,7 +49,8 @@ pub fn adjust_counters(
                 open: r.get::<_, String>(1)? == "open",
                 in_load: r.get(2)?,
             })
-        })?;
+        })?,
+    };
     let moves = counter_moves(old, t, now);
     for d in &moves.deltas {
         bump(c, account, d)?;
@@ -148,7 +152,6 @@ pub fn route(
             .is_some(),
         _ => false,
     };
-    let snapshot = routing_state::with(c, account, |s| s.snapshot(&rule, channel, contact, now))?;
     let facts = TicketFacts {
         ticket_type: t.ticket_type,
         properties: &t.properties,
@@ -157,13 +160,19 @@ pub fn route(
         visitor_known,
         waited_seconds: now.duration_since(t.created_at).as_secs().max(0) as u64,
     };
-    let decision = decide(&rule, &facts, &snapshot, rng);
+    let decision = routing_state::with(c, account, |s| {
+        s.with_snapshot(&rule, channel, contact, now, |snapshot| {
+            decide(&rule, &facts, snapshot, rng)
+        })
+    })?;
     let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
     if let Some(to) = effects.owner {
         tickets::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)?;
         t.updated_at = now;
-        tickets::save(c, now, account, t)?;
+        // A ticket routed as it is created is stored as created: no read.
+        let known = (trigger == RoutingTrigger::Created).then_some(Counted::NEW);
+        tickets::save_known(c, now, account, t, known)?;
     }
     if let Some((user, cycle)) = effects.round_robin {
         c.prepare_cached(

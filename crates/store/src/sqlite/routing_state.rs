@@ -158,16 +158,15 @@ fn load(c: &Connection, account: AccountId) -> Result<RoutingState> {
         let routing: Option<String> = r.get(2)?;
         Ok((
             ChannelId(r.get(0)?),
-            ChannelState {
-                kind: rows::parsed(r, 1)?,
+            ChannelState::new(
+                rows::parsed(r, 1)?,
                 // A rule that no longer parses counts as none, as it did
                 // when every decision read it.
-                rule: routing
+                routing
                     .and_then(|r| serde_json::from_str::<RoutingRule>(&r).ok())
                     .map(Arc::new),
-                rr_cycle: r.get::<_, i64>(3)? as u64,
-                rr_last: HashMap::new(),
-            },
+                r.get::<_, i64>(3)? as u64,
+            ),
         ))
     })? {
         let (id, channel) = row?;

@@ -276,7 +276,19 @@ pub fn list(
 /// Writes every mutable column of `t` back, and keeps the owners' open and
 /// load counters in step with the change (see `routing::adjust_counters`).
 pub(super) fn save(c: &Connection, now: Timestamp, account: AccountId, t: &Ticket) -> Result<()> {
-    let load_counted = super::routing::adjust_counters(c, now, account, t)?;
+    save_known(c, now, account, t, None)
+}
+
+/// [`save`], given what the counters knew of the stored ticket (`None`:
+/// read it).
+pub(super) fn save_known(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    known: Option<switchboard_domain::routing::Counted>,
+) -> Result<()> {
+    let load_counted = super::routing::adjust_counters(c, now, account, t, known)?;
     c.prepare_cached(
         "UPDATE tickets SET subject = ?1, content = ?2, status = ?3, stage = ?4, priority = ?5, owner_user_id = ?6,
             owner_team_id = ?7, assigned_at = ?8, contact_id = ?9, properties = ?10, first_reply_at = ?11,
