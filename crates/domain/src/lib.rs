@@ -12,6 +12,8 @@
 //! - [`routing`]: routing rules, availability and the pure routing engine.
 //! - [`triage`]: the manual triage rules (who owns a ticket after a hand
 //!   assignment or a reply, how status and pipeline stage move together).
+//! - [`outbox`]: deferred work written with the change that calls for it
+//!   (topics, states, the retry policy).
 //! - [`clock`]: the injected source of time.
 //! - [`error`]: the one error type of this crate.
 
@@ -20,6 +22,7 @@ pub mod error;
 pub mod ids;
 pub mod input;
 pub mod model;
+pub mod outbox;
 pub mod routing;
 pub mod triage;
 pub mod values;
