@@ -252,7 +252,10 @@ mod tests {
         assert_eq!(t.name(), "deliver_reply");
         assert!(delivers_replies(ChannelKind::Email));
         assert!(!delivers_replies(ChannelKind::Chat));
-        assert_eq!("failed".parse::<OutboxState>().unwrap(), OutboxState::Failed);
+        assert_eq!(
+            "failed".parse::<OutboxState>().unwrap(),
+            OutboxState::Failed
+        );
         assert!("nope".parse::<OutboxState>().is_err());
     }
 }

@@ -280,10 +280,82 @@ pub struct AvailabilityState {
     pub now: switchboard_domain::routing::Availability,
 }
 
-/// Everything Switchboard keeps. Implemented by [`SqliteStore`] and, later,
-/// the PostgreSQL backend; [`conformance`] holds the shared behaviour tests.
+pub use switchboard_domain::outbox::{OutboxEntry, OutboxState, OutboxTopic};
+
+/// How one run of a claimed outbox row ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxOutcome {
+    /// It worked: the row is `done`.
+    Done,
+    /// It failed but may work later: the row stays `pending`, due again
+    /// after `after` (from `domain::outbox::RetryPolicy`).
+    Retry {
+        /// How long from now.
+        after: std::time::Duration,
+        /// Why it failed (shown to admins; no secrets).
+        error: String,
+    },
+    /// It failed for good: the row is `failed` until retried by hand.
+    Failed {
+        /// Why (shown to admins; no secrets).
+        error: String,
+    },
+}
+
+/// The transactional outbox (see `domain::outbox`). Rows are written by the
+/// store itself, in the transaction of the change that calls for them (a
+/// reply on an e-mail or WhatsApp ticket, in `add_message`); these methods
+/// are how the dispatcher runs them and how admins look at them.
+///
+/// Delivery is at least once: a row is claimed with a lease (its `run_at`
+/// moves to the end of the lease), so a runner that dies before recording
+/// the outcome loses its claim when the lease ends and the row runs again.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Outbox: Send + Sync + 'static {
+    /// Claims up to `limit` due pending rows of every account: each one's
+    /// `attempts` goes up by one and its `run_at` moves to now + `lease`, so
+    /// no other runner (on any node) takes it meanwhile. Oldest due first.
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxEntry>>;
+    /// Records how the run of a row claimed with `attempts == attempt` ended.
+    /// Returns `false` (and changes nothing) if the row is no longer that
+    /// claim (its lease ran out and someone else claimed it, or an admin
+    /// changed it): the attempt count fences stale runners off.
+    async fn complete_outbox(&self, id: i64, attempt: u32, outcome: OutboxOutcome) -> Result<bool>;
+    /// The account's rows, newest first, optionally only in one state.
+    async fn list_outbox(
+        &self,
+        account: AccountId,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>>;
+    /// Puts a `failed` row back to `pending`, due now, with a fresh count of
+    /// attempts. `NotFound` for another account's row; `Conflict` on `state`
+    /// if the row is not failed.
+    async fn retry_outbox(&self, account: AccountId, id: i64) -> Result<OutboxEntry>;
+    /// How many rows of every account are in `state` (for the metrics gauge).
+    async fn count_outbox(&self, state: OutboxState) -> Result<u64>;
+    /// Records the channel's id for a message sent out (a WhatsApp wamid),
+    /// unless it already has one: a delivery retried after it succeeded sees
+    /// the id and sends nothing, and status callbacks find the exact reply.
+    /// Returns whether the id was set. `Conflict` on `external_id` if another
+    /// message of the account carries it.
+    async fn set_message_external_id(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        external_id: String,
+    ) -> Result<bool>;
+}
+
+/// Everything Switchboard keeps. Implemented by [`SqliteStore`] and
+/// [`PgStore`]; [`conformance`] holds the shared behaviour tests. The outbox
+/// half lives in the [`Outbox`] supertrait.
+#[async_trait]
+pub trait Store: Outbox + Send + Sync + 'static {
     /// Creates an account with its first super admin (whatever `admin.role`
     /// says), an API token for that admin (stored by `admin_token_hash`) and
     /// the built-in language skills, all in one transaction.
@@ -405,7 +477,9 @@ pub trait Store: Send + Sync + 'static {
         actor: Actor,
     ) -> Result<Ticket>;
     /// Adds a message; a reply by a user to a ticket without owner makes that
-    /// user the owner, in the same transaction.
+    /// user the owner, in the same transaction. A reply on a ticket whose
+    /// channel sends replies out (e-mail, WhatsApp) also writes its
+    /// `deliver_reply` outbox row in that transaction.
     async fn add_message(
         &self,
         account: AccountId,

@@ -15,9 +15,11 @@ use switchboard_domain::{input::*, *};
 use crate::{Store, TicketQuery, View};
 
 mod directory;
+mod outbox;
 mod tickets;
 
 pub use directory::*;
+pub use outbox::*;
 pub use tickets::*;
 
 /// A fresh, empty store and whatever must live as long as it (a temporary
@@ -52,6 +54,11 @@ macro_rules! conformance_tests {
             contacts_and_visitor_tokens,
             channels_keep_settings_and_routing,
             external_ids_dedupe_thread_and_keep_attachments,
+            replies_on_sending_channels_enqueue_a_delivery,
+            claims_lease_rows_and_outcomes_are_fenced,
+            an_expired_lease_comes_back,
+            concurrent_claims_take_each_row_once,
+            a_sent_reply_records_its_channel_id_once,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(

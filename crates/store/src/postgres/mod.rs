@@ -6,6 +6,8 @@
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
 //! - [`channels`]: external ids, channels by key, attachments;
+//! - [`outbox`]: the transactional outbox (claims with `SKIP LOCKED` and a
+//!   lease, outcomes, manual retries);
 //! - [`testing`]: a fresh schema per test on the test server;
 //! - [`routing`]: counters, snapshots, decisions, the waiting queue and the
 //!   scheduler.
@@ -21,6 +23,7 @@
 
 mod channels;
 mod directory;
+mod outbox;
 mod routing;
 mod rows;
 mod schema;
@@ -41,8 +44,9 @@ use switchboard_domain::{
 };
 
 use crate::{
-    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Page, Result,
-    RoutingRecord, SplitMix, Store, StoreError, TicketQuery, TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Outbox, OutboxEntry,
+    OutboxOutcome, OutboxState, Page, Result, RoutingRecord, SplitMix, Store, StoreError,
+    TicketQuery, TokenInfo,
 };
 
 /// The PostgreSQL store: a connection pool and the clock.
@@ -235,6 +239,50 @@ impl PgStore {
         use switchboard_domain::routing::RandomSource;
         let mut seeds = self.seeds.lock().unwrap_or_else(|e| e.into_inner());
         SplitMix(seeds.below(usize::MAX) as u64)
+    }
+}
+
+#[async_trait]
+impl Outbox for PgStore {
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxEntry>> {
+        outbox::claim(&self.pool, self.now(), limit, lease).await
+    }
+
+    async fn complete_outbox(&self, id: i64, attempt: u32, outcome: OutboxOutcome) -> Result<bool> {
+        outbox::complete(&self.pool, self.now(), id, attempt, outcome).await
+    }
+
+    async fn list_outbox(
+        &self,
+        account: AccountId,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>> {
+        let mut c = self.pool.acquire().await?;
+        outbox::list(&mut c, account, state, limit).await
+    }
+
+    async fn retry_outbox(&self, account: AccountId, id: i64) -> Result<OutboxEntry> {
+        transaction!(self, |c, now| outbox::retry(c, now, account, id).await)
+    }
+
+    async fn count_outbox(&self, state: OutboxState) -> Result<u64> {
+        outbox::count(&self.pool, state).await
+    }
+
+    async fn set_message_external_id(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        external_id: String,
+    ) -> Result<bool> {
+        transaction!(self, |c, _now| {
+            outbox::set_external_id(c, account, message, &external_id).await
+        })
     }
 }
 

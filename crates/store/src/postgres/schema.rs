@@ -12,6 +12,7 @@ use crate::Result;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_channels.sql"),
+    include_str!("../../migrations/postgres/0003_outbox.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).

@@ -640,11 +640,44 @@ pub async fn add_message(
     if m.kind == MessageKind::Reply && t.first_reply_at.is_none() {
         t.first_reply_at = Some(now);
     }
+    if m.kind == MessageKind::Reply {
+        enqueue_delivery(c, now, account, &t, message.id).await?;
+    }
     let to = triage::stage_after_message(t.status, t.stage, m.kind);
     move_status(c, account, &mut t, to, now, m.author).await?;
     t.updated_at = now;
     save(c, now, account, &t).await?;
     Ok((message, t))
+}
+
+/// Writes the reply's `deliver_reply` outbox row when the ticket's channel
+/// sends replies out: in this transaction, so a committed reply is always
+/// sent eventually, even if the node dies right after the commit.
+async fn enqueue_delivery(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    message: MessageId,
+) -> Result<()> {
+    let Some(channel) = t.channel_id else {
+        return Ok(());
+    };
+    let kind: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1 AND account_id = $2")
+            .bind(channel.0)
+            .bind(account.0)
+            .fetch_optional(&mut *c)
+            .await?;
+    let kind: Option<ChannelKind> = kind.and_then(|k| k.parse().ok());
+    if kind.is_some_and(outbox::delivers_replies) {
+        let topic = outbox::OutboxTopic::DeliverReply {
+            ticket_id: t.id,
+            message_id: message,
+        };
+        super::outbox::enqueue(c, now, account, &topic).await?;
+    }
+    Ok(())
 }
 
 /// A ticket's conversation, oldest first.

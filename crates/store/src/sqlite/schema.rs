@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_routing.sql"),
     include_str!("../../migrations/sqlite/0003_notifications.sql"),
     include_str!("../../migrations/sqlite/0004_channels.sql"),
+    include_str!("../../migrations/sqlite/0005_outbox.sql"),
 ];
 
 /// Brings the database up to the latest version.

@@ -511,11 +511,41 @@ pub fn add_message(
     if m.kind == MessageKind::Reply && t.first_reply_at.is_none() {
         t.first_reply_at = Some(now);
     }
+    if m.kind == MessageKind::Reply {
+        enqueue_delivery(c, now, account, &t, message.id)?;
+    }
     let to = triage::stage_after_message(t.status, t.stage, m.kind);
     move_status(c, account, &mut t, to, now, m.author)?;
     t.updated_at = now;
     save(c, now, account, &t)?;
     Ok((message, t))
+}
+
+/// Writes the reply's `deliver_reply` outbox row when the ticket's channel
+/// sends replies out: in this transaction, so a committed reply is always
+/// sent eventually, even if the process dies right after the commit.
+fn enqueue_delivery(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    message: MessageId,
+) -> Result<()> {
+    let Some(channel) = t.channel_id else {
+        return Ok(());
+    };
+    let kind: Option<ChannelKind> = c
+        .prepare_cached("SELECT kind FROM channels WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![channel.0, account.0], |r| rows::parsed(r, 0))
+        .optional()?;
+    if kind.is_some_and(outbox::delivers_replies) {
+        let topic = outbox::OutboxTopic::DeliverReply {
+            ticket_id: t.id,
+            message_id: message,
+        };
+        super::outbox::enqueue(c, now, account, &topic)?;
+    }
+    Ok(())
 }
 
 pub fn messages(c: &Connection, account: AccountId, id: TicketId) -> Result<Vec<Message>> {
