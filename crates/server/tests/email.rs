@@ -18,8 +18,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_domain::{AccountId, Actor, MessageKind, TicketId};
 use switchboard_server::{AppState, outbound, smtp};
-use switchboard_store::OutboxState;
 use switchboard_store::NewMessage;
+use switchboard_store::OutboxState;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{
@@ -465,7 +465,10 @@ async fn sink_session(stream: TcpStream, got: Received) -> std::io::Result<()> {
 
 /// Waits for the dispatcher to hand the sink a message, and takes it.
 async fn next_delivery(sent: &Received) -> Delivery {
-    eventually("a delivery at the relay", || async { sent.lock().unwrap().pop() }).await
+    eventually("a delivery at the relay", || async {
+        sent.lock().unwrap().pop()
+    })
+    .await
 }
 
 fn parsed(data: &str) -> mail_parser::Message<'_> {

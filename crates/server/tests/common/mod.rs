@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod sink;
+
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -73,7 +75,11 @@ pub async fn spawn_app() -> TestApp {
 /// The same, with an injected clock (for availability and the scheduler)
 /// and a seeded random source.
 pub async fn spawn_app_with_clock(clock: Arc<dyn switchboard_domain::Clock>) -> TestApp {
-    spawn_app_with(clock, switchboard_server::dispatcher::DispatcherConfig::default()).await
+    spawn_app_with(
+        clock,
+        switchboard_server::dispatcher::DispatcherConfig::default(),
+    )
+    .await
 }
 
 /// An outbox dispatcher that retries fast: 100 ms doubling to at most
@@ -226,7 +232,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
