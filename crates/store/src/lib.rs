@@ -244,9 +244,51 @@ impl TicketEvent {
     }
 }
 
-/// How many events a slow subscriber may fall behind before it is told it
-/// missed some (and should re-read what it shows).
+/// How many live events a slow subscriber may fall behind on the in-process
+/// channel. The channel is only a wake-up for event streams (they read the
+/// durable [`EventLog`]), so falling behind loses nothing there.
 pub const EVENT_BUFFER: usize = 1024;
+
+/// A stored event and its place in the account-wide sequence (the SSE `id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequencedEvent {
+    /// Its sequence number: increasing, never reused, visible in order.
+    pub seq: i64,
+    /// The event.
+    pub event: TicketEvent,
+}
+
+/// What [`EventLog::events_since`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventsSince {
+    /// The next events after the one asked for, in order (possibly none).
+    Events(Vec<SequencedEvent>),
+    /// Events after the one asked for were deleted by retention (or the
+    /// number was never handed out): the client must re-read, then resume
+    /// from `latest`.
+    Reset {
+        /// The newest sequence number now.
+        latest: i64,
+    },
+}
+
+/// The durable event sequence: every history line's [`TicketEvent`] is a
+/// row written in the transaction of the change, numbered so that readers
+/// can resume after the last number they saw and never skip one (see the
+/// backends' `events` modules for how each numbers rows in commit order).
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Up to `limit` events of `account` numbered after `after`, in order;
+    /// or [`EventsSince::Reset`] if some of them are gone.
+    async fn events_since(&self, account: AccountId, after: i64, limit: u32)
+    -> Result<EventsSince>;
+    /// The newest sequence number handed out (0 when none): a client
+    /// starting without `Last-Event-ID` starts there.
+    async fn latest_event_seq(&self) -> Result<i64>;
+    /// Deletes events older than `retention` (and outbox rows done that
+    /// long ago); returns how many events went.
+    async fn purge_events(&self, retention: std::time::Duration) -> Result<u64>;
+}
 
 /// One routing decision, as stored and served by `GET /tickets/{id}/routing`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -353,9 +395,10 @@ pub trait Outbox: Send + Sync + 'static {
 
 /// Everything Switchboard keeps. Implemented by [`SqliteStore`] and
 /// [`PgStore`]; [`conformance`] holds the shared behaviour tests. The outbox
-/// half lives in the [`Outbox`] supertrait.
+/// and the durable event sequence live in the [`Outbox`] and [`EventLog`]
+/// supertraits.
 #[async_trait]
-pub trait Store: Outbox + Send + Sync + 'static {
+pub trait Store: Outbox + EventLog + Send + Sync + 'static {
     /// Creates an account with its first super admin (whatever `admin.role`
     /// says), an API token for that admin (stored by `admin_token_hash`) and
     /// the built-in language skills, all in one transaction.
@@ -539,7 +582,11 @@ pub trait Store: Outbox + Send + Sync + 'static {
         account: AccountId,
         message: switchboard_domain::MessageId,
     ) -> Result<Vec<Attachment>>;
-    /// Live ticket events of every account, from every node, from now on.
+    /// Live ticket events of every account, from every node, from now on,
+    /// on a bounded in-process channel: a wake-up, not the record (a slow
+    /// receiver lags, a dropped LISTEN connection misses some). Event
+    /// streams read [`EventLog`]; on PostgreSQL an event is sent here only
+    /// once its sequence number is assigned.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
     /// A user's latest notifications, newest first.
     async fn notifications(

@@ -15,10 +15,12 @@ use switchboard_domain::{input::*, *};
 use crate::{Store, TicketQuery, View};
 
 mod directory;
+mod events;
 mod outbox;
 mod tickets;
 
 pub use directory::*;
+pub use events::*;
 pub use outbox::*;
 pub use tickets::*;
 
@@ -59,6 +61,9 @@ macro_rules! conformance_tests {
             an_expired_lease_comes_back,
             concurrent_claims_take_each_row_once,
             a_sent_reply_records_its_channel_id_once,
+            the_event_log_numbers_every_change_in_order,
+            a_resuming_reader_never_skips_a_concurrent_commit,
+            purged_events_reset_resuming_readers,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(

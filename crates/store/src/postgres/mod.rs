@@ -6,6 +6,8 @@
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
 //! - [`channels`]: external ids, channels by key, attachments;
+//! - [`events`]: the durable event sequence (numbered by one assigner at a
+//!   time) and its retention;
 //! - [`outbox`]: the transactional outbox (claims with `SKIP LOCKED` and a
 //!   lease, outcomes, manual retries);
 //! - [`testing`]: a fresh schema per test on the test server;
@@ -23,6 +25,7 @@
 
 mod channels;
 mod directory;
+mod events;
 mod outbox;
 mod routing;
 mod rows;
@@ -44,9 +47,9 @@ use switchboard_domain::{
 };
 
 use crate::{
-    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Outbox, OutboxEntry,
-    OutboxOutcome, OutboxState, Page, Result, RoutingRecord, SplitMix, Store, StoreError,
-    TicketQuery, TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, EventLog, EventsSince, Idempotency, NewMessage,
+    Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, RoutingRecord, SplitMix, Store,
+    StoreError, TicketQuery, TokenInfo,
 };
 
 /// The PostgreSQL store: a connection pool and the clock.
@@ -141,25 +144,30 @@ macro_rules! transaction {
 /// database in different schemas must not see each other's events.
 pub(crate) const EVENTS_CHANNEL: &str = "switchboard_events:";
 
-/// Forwards every ticket event any node commits to this node's subscribers.
+/// Forwards every ticket event any node commits to this node's sequencer
+/// (`events::sequencer`), which numbers it before subscribers hear of it.
 /// `NOTIFY` is transactional, so an event arrives only once its change is
-/// committed, on every node, in commit order. If the connection drops,
-/// `PgListener` reconnects and listens again; events committed meanwhile
-/// are lost to this node's clients (logged as a warning), which is why
-/// clients treat events as hints to re-read, never as the record.
+/// committed, on every node. If the connection drops, `PgListener`
+/// reconnects and listens again; notifications sent meanwhile are lost, but
+/// only as wake-ups: the events are in the `events` table, the sequencer
+/// numbers them at its next tick, and event streams read them from there.
 async fn listen(
     mut listener: sqlx::postgres::PgListener,
-    events: tokio::sync::broadcast::Sender<crate::TicketEvent>,
+    events: tokio::sync::mpsc::UnboundedSender<crate::TicketEvent>,
 ) {
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) => match serde_json::from_str::<crate::TicketEvent>(n.payload()) {
                 Ok(event) => {
-                    let _ = events.send(event);
+                    if events.send(event).is_err() {
+                        return;
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "unreadable ticket event"),
             },
-            Ok(None) => tracing::warn!("event listener reconnected; events may have been missed"),
+            Ok(None) => tracing::warn!(
+                "event listener reconnected; live wake-ups may have been missed (streams catch up from the table)"
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "event listener failed");
                 if matches!(e, sqlx::Error::PoolClosed) {
@@ -203,7 +211,9 @@ impl PgStore {
             .listen(&format!("{EVENTS_CHANNEL}{schema}"))
             .await
             .map_err(backend)?;
-        tokio::spawn(listen(listener, events.clone()));
+        let (notified, to_sequence) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(listen(listener, notified));
+        tokio::spawn(events::sequencer(pool.clone(), to_sequence, events.clone()));
         Ok(Self {
             pool,
             clock,
@@ -283,6 +293,28 @@ impl Outbox for PgStore {
         transaction!(self, |c, _now| {
             outbox::set_external_id(c, account, message, &external_id).await
         })
+    }
+}
+
+#[async_trait]
+impl EventLog for PgStore {
+    async fn events_since(
+        &self,
+        account: AccountId,
+        after: i64,
+        limit: u32,
+    ) -> Result<EventsSince> {
+        let mut c = self.pool.acquire().await?;
+        events::since(&mut c, account, after, limit).await
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64> {
+        let mut c = self.pool.acquire().await?;
+        events::latest(&mut c).await
+    }
+
+    async fn purge_events(&self, retention: std::time::Duration) -> Result<u64> {
+        transaction!(self, |c, now| events::purge(c, now, retention).await)
     }
 }
 

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_channels.sql"),
     include_str!("../../migrations/postgres/0003_outbox.sql"),
+    include_str!("../../migrations/postgres/0004_events.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).

@@ -6,11 +6,12 @@
 //! [`create`] takes it itself, only for a ticket that will be routed, so
 //! unrouted creates stay parallel.
 //!
-//! Live events: every history line is also published as a [`TicketEvent`]
+//! Events: every history line is also a [`TicketEvent`], stored in the
+//! `events` table (numbered after commit by `super::events`) and published
 //! (`pg_notify` on `switchboard_events`, through `super::publish`) inside
-//! the writing transaction, so listeners on every node get it only once the
-//! change commits, and never for a rolled-back or retried attempt. One event
-//! per history line, exactly as the SQLite writer publishes them.
+//! the writing transaction, so listeners on every node hear of it only once
+//! the change commits, and never for a rolled-back or retried attempt. One
+//! event per history line, exactly as the SQLite writer records them.
 
 use jiff::Timestamp;
 use sqlx::PgConnection;
@@ -46,7 +47,11 @@ pub(super) async fn record(
     .bind(serde_json::to_string(event).map_err(backend)?)
     .execute(&mut *c)
     .await?;
-    publish(c, &TicketEvent::new(account, ticket, at, actor, event)).await
+    // Durable in this transaction (numbered after commit, see `events`);
+    // the notification is only the wake-up.
+    let event = TicketEvent::new(account, ticket, at, actor, event);
+    super::events::append(c, &event).await?;
+    publish(c, &event).await
 }
 
 /// The contact with this e-mail, else with this phone.

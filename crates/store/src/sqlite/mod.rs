@@ -6,13 +6,15 @@
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
 //! - [`channels`]: external ids, channels by key, attachments;
-//! - [`outbox`]: the transactional outbox (claims, outcomes, manual retries).
+//! - [`outbox`]: the transactional outbox (claims, outcomes, manual retries);
+//! - [`events`]: the durable event sequence (Last-Event-ID) and its retention.
 //!
 //! Reads run on a small pool of read-only connections on tokio's blocking
 //! threads; in WAL mode they never wait for the writer.
 
 mod channels;
 mod directory;
+mod events;
 mod outbox;
 mod routing;
 mod rows;
@@ -34,9 +36,9 @@ use switchboard_domain::{
 };
 
 use crate::{
-    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Outbox, OutboxEntry,
-    OutboxOutcome, OutboxState, Page, Result, RoutingRecord, Store, StoreError, TicketQuery,
-    TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, EventLog, EventsSince, Idempotency, NewMessage,
+    Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, RoutingRecord, Store,
+    StoreError, TicketQuery, TokenInfo,
 };
 pub use writer::MAX_BATCH;
 
@@ -277,6 +279,28 @@ impl Outbox for SqliteStore {
         external_id: String,
     ) -> Result<bool> {
         self.write(move |c, _| outbox::set_external_id(c, account, message, &external_id))
+            .await
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn events_since(
+        &self,
+        account: AccountId,
+        after: i64,
+        limit: u32,
+    ) -> Result<EventsSince> {
+        self.read(move |c| events::since(c, account, after, limit))
+            .await
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64> {
+        self.read(events::latest).await
+    }
+
+    async fn purge_events(&self, retention: std::time::Duration) -> Result<u64> {
+        self.write(move |c, now| events::purge(c, now, retention))
             .await
     }
 }

@@ -25,8 +25,12 @@ pub(super) fn record(
         serde_json::to_string(&actor).map_err(super::backend)?,
         serde_json::to_string(event).map_err(super::backend)?,
     ])?;
-    // Published by the writer once the batch commits (never if it rolls back).
-    super::writer::publish(crate::TicketEvent::new(account, ticket, at, actor, event));
+    // Durable (the events table, for Last-Event-ID) in this transaction, and
+    // published by the writer once the batch commits (never if it rolls
+    // back) as a wake-up for live streams.
+    let event = crate::TicketEvent::new(account, ticket, at, actor, event);
+    super::events::append(c, &event)?;
+    super::writer::publish(event);
     Ok(())
 }
 
