@@ -189,6 +189,28 @@ pub async fn run_scheduler(store: Arc<dyn Store>, every: std::time::Duration) {
     }
 }
 
+/// Deletes events older than `retention` (and outbox rows done that long
+/// ago) at start and every `every`, forever. Clients resuming from before
+/// the oldest kept event get a `reset` event. Runs on every node; deleting
+/// twice is harmless.
+pub async fn run_event_retention(
+    store: Arc<dyn Store>,
+    retention: std::time::Duration,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.purge_events(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "deleted events past retention"),
+            Err(switchboard_store::StoreError::ShuttingDown) => return,
+            Err(e) => tracing::error!(error = %e, "event retention failed"),
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
 /// requests finish (their writes are committed before they answer). The
 /// outbox dispatcher runs alongside and stops with it, after the rows it is

@@ -261,12 +261,18 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         std::time::Duration::from_secs(1),
     ));
+    let retention = tokio::spawn(switchboard_server::run_event_retention(
+        store.clone(),
+        config.event_retention,
+        std::time::Duration::from_secs(3600),
+    ));
     switchboard_server::serve(listener, state, stopping()).await?;
     if let Some(smtp) = smtp {
         // Sessions storing a message finish before the store is closed.
         smtp.await.context("SMTP listener task")??;
     }
     scheduler.abort();
+    retention.abort();
     // In-flight requests have finished; commit anything still queued.
     opened.close().await;
     tracing::info!("stopped");
