@@ -15,6 +15,8 @@
 //!   returned as history lines for the store to record.
 //! - [`triage`]: the manual triage rules (who owns a ticket after a hand
 //!   assignment or a reply, how status and pipeline stage move together).
+//! - [`outbox`]: deferred work written with the change that calls for it
+//!   (topics, states, the retry policy).
 //! - [`clock`]: the injected source of time.
 //! - [`error`]: the one error type of this crate.
 
@@ -24,6 +26,7 @@ pub mod ids;
 pub mod input;
 pub mod jobs;
 pub mod model;
+pub mod outbox;
 pub mod routing;
 pub mod ticket;
 pub mod triage;

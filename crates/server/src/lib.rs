@@ -10,13 +10,17 @@
 //!   RFC 9457 problem JSON;
 //! - [`openapi`]: the generated OpenAPI document;
 //! - [`inbound`]: one way for every channel to open or join a ticket;
-//! - [`outbound`]: agent replies sent back out through their channel;
+//! - [`outbound`]: agent replies sent back out through their channel (the
+//!   [`outbound::Deliver`] trait, e-mail and WhatsApp senders);
+//! - [`dispatcher`]: runs the transactional outbox's due rows (reply
+//!   delivery), with retries and backoff;
 //! - [`smtp`]: the SMTP listener that receives mail for the e-mail channels;
 //! - [`setup`]: account creation, the first start (admin token file), demo data.
 //!
 //! [`app`] assembles the router; [`serve`] runs it until a shutdown signal.
 
 pub mod auth;
+pub mod dispatcher;
 pub mod extract;
 pub mod inbound;
 pub mod openapi;
@@ -54,6 +58,12 @@ pub struct AppState {
     /// Turns `true` when the server starts shutting down, so long-lived
     /// responses (event streams) end and graceful shutdown can finish.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Wakes this node's outbox dispatcher (a local write queued work).
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// How the dispatcher runs (timeouts, backoff).
+    pub dispatcher: dispatcher::DispatcherConfig,
+    /// What sends replies out (every channel's sender by default).
+    pub deliver: Arc<dyn outbound::Deliver>,
 }
 
 impl AppState {
@@ -64,7 +74,23 @@ impl AppState {
             metrics: metrics_handle(),
             auth_cache: Arc::default(),
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+            outbox_wake: Arc::default(),
+            dispatcher: dispatcher::DispatcherConfig::default(),
+            deliver: Arc::new(outbound::Outbound),
         }
+    }
+
+    /// The same state with another dispatcher configuration (tests use
+    /// short backoffs).
+    pub fn with_dispatcher(mut self, config: dispatcher::DispatcherConfig) -> Self {
+        self.dispatcher = config;
+        self
+    }
+
+    /// Tells this node's dispatcher that work was just committed, so it
+    /// runs now rather than at its next poll.
+    pub fn wake_dispatcher(&self) {
+        self.outbox_wake.notify_one();
     }
 
     /// Resolves when the server starts shutting down. Event streams end on
@@ -101,6 +127,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tickets::router())
         .merge(routes::routing::router())
         .merge(routes::events::router())
+        .merge(routes::outbox::router())
         .merge(routes::ops::openapi_router())
         .fallback(|| async { problem::ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { problem::ApiError::MethodNotAllowed });
@@ -162,8 +189,32 @@ pub async fn run_scheduler(store: Arc<dyn Store>, every: std::time::Duration) {
     }
 }
 
+/// Deletes events older than `retention` (and outbox rows done that long
+/// ago) at start and every `every`, forever. Clients resuming from before
+/// the oldest kept event get a `reset` event. Runs on every node; deleting
+/// twice is harmless.
+pub async fn run_event_retention(
+    store: Arc<dyn Store>,
+    retention: std::time::Duration,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.purge_events(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "deleted events past retention"),
+            Err(switchboard_store::StoreError::ShuttingDown) => return,
+            Err(e) => tracing::error!(error = %e, "event retention failed"),
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish (their writes are committed before they answer).
+/// requests finish (their writes are committed before they answer). The
+/// outbox dispatcher runs alongside and stops with it, after the rows it is
+/// running have recorded their outcomes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -174,11 +225,14 @@ pub async fn serve(
         shutdown.await;
         stopping.send_replace(true);
     };
+    let dispatcher = tokio::spawn(dispatcher::run(state.clone()));
     // With the peer address, so per-IP limits (forms, chat) see real clients.
-    axum::serve(
+    let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    let _ = dispatcher.await;
+    served
 }

@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::routes::{directory, email, events, routing, tickets};
+use crate::routes::{directory, email, events, outbox, routing, tickets};
 
 /// The API's OpenAPI description.
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use crate::routes::{directory, email, events, routing, tickets};
         tickets::add_message, tickets::list_messages, tickets::history,
         routing::explain, routing::availability, routing::set_availability, routing::set_working_hours, routing::add_out_of_office, routing::notifications,
         events::events,
+        outbox::list_outbox, outbox::retry_outbox,
         email::inbound_email,
     ),
     components(schemas(crate::problem::Problem)),

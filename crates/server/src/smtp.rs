@@ -200,7 +200,7 @@ impl Directory {
             .channels_of_kind(ChannelKind::Email)
             .await?
             .into_iter()
-            .filter(|(_, c)| routes::email::channel_address(c).is_some())
+            .filter(|(_, c)| crate::outbound::email::channel_address(c).is_some())
             .map(|(account, channel)| Target { account, channel })
             .collect())
     }
@@ -210,7 +210,7 @@ impl Directory {
 /// channel of its own).
 fn find(targets: &[Target], recipient: &str) -> Option<Target> {
     let matches = |t: &&Target| {
-        routes::email::channel_address(&t.channel)
+        crate::outbound::email::channel_address(&t.channel)
             .and_then(|a| email::match_recipient(recipient, a))
     };
     targets

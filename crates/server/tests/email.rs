@@ -12,13 +12,14 @@ use std::{
 };
 
 use base64::Engine;
-use common::{TestApp, assert_problem, spawn_app};
+use common::{TestApp, assert_problem, eventually, outbox_settled, spawn_app};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_domain::{AccountId, Actor, MessageKind, TicketId};
 use switchboard_server::{AppState, outbound, smtp};
 use switchboard_store::NewMessage;
+use switchboard_store::OutboxState;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{
@@ -462,6 +463,14 @@ async fn sink_session(stream: TcpStream, got: Received) -> std::io::Result<()> {
     }
 }
 
+/// Waits for the dispatcher to hand the sink a message, and takes it.
+async fn next_delivery(sent: &Received) -> Delivery {
+    eventually("a delivery at the relay", || async {
+        sent.lock().unwrap().pop()
+    })
+    .await
+}
+
 fn parsed(data: &str) -> mail_parser::Message<'_> {
     mail_parser::MessageParser::default()
         .parse(data.as_bytes())
@@ -506,11 +515,8 @@ async fn agent_replies_go_out_threaded_and_the_answer_comes_back() {
         "{reply_id}"
     );
 
-    let delivery = sent
-        .lock()
-        .unwrap()
-        .pop()
-        .expect("the reply reached the relay");
+    // The dispatcher sends it after the commit.
+    let delivery = next_delivery(&sent).await;
     assert_eq!(delivery.from, ADDRESS);
     assert_eq!(delivery.to, ["cleo@customer.example"]);
     assert_eq!(delivery.auth.as_deref(), Some("\0relay-user\0relay-pass"));
@@ -554,7 +560,7 @@ async fn agent_replies_go_out_threaded_and_the_answer_comes_back() {
 
     // The next reply answers the newest message and carries the chain.
     desk.write(&agent, t1, "reply", "Within three days.").await;
-    let delivery = sent.lock().unwrap().pop().unwrap();
+    let delivery = next_delivery(&sent).await;
     let out = parsed(&delivery.data);
     assert_eq!(ids(out.in_reply_to()), ["<c2@customer.example>"]);
     assert_eq!(
@@ -568,7 +574,15 @@ async fn agent_replies_go_out_threaded_and_the_answer_comes_back() {
     // A note stays inside.
     desk.write(&agent, t1, "note", "Refund ticket FIN-12.")
         .await;
+    outbox_settled(desk.app.store.as_ref(), desk.account).await;
     assert!(sent.lock().unwrap().is_empty());
+    let done = desk
+        .app
+        .store
+        .list_outbox(desk.account, Some(OutboxState::Done), 10)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 2, "one row per reply, none for the note");
 }
 
 async fn automated_mail_is_flagged_and_never_answered_automatically() {
@@ -608,8 +622,8 @@ async fn automated_mail_is_flagged_and_never_answered_automatically() {
     );
     assert_eq!(props(desk.ticket(human).await), json!({}));
 
-    // An automatic reply (written by Switchboard, not a user) to each.
-    let state = AppState::new(desk.app.store.clone());
+    // An automatic reply (written by Switchboard, not a user) to each; the
+    // store queues their delivery and the dispatcher sends them.
     let channel = desk
         .app
         .store
@@ -626,8 +640,7 @@ async fn automated_mail_is_flagged_and_never_answered_automatically() {
                 .await
                 .unwrap(),
         );
-        let (message, ticket) = desk
-            .app
+        desk.app
             .store
             .add_message(
                 desk.account,
@@ -641,8 +654,22 @@ async fn automated_mail_is_flagged_and_never_answered_automatically() {
             )
             .await
             .unwrap();
-        outbound::deliver(&state, desk.account, &channel, &ticket, &message).await;
     }
+    outbox_settled(desk.app.store.as_ref(), desk.account).await;
+    let failed = desk
+        .app
+        .store
+        .list_outbox(desk.account, Some(OutboxState::Failed), 10)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed.iter().all(|f| f
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no automatic e-mail to an automated sender"))),
+        "{failed:?}"
+    );
     let deliveries = sent.lock().unwrap().clone();
     assert_eq!(
         deliveries.len(),

@@ -16,7 +16,9 @@ use axum::{
     http::{HeaderMap, Uri},
     routing::post,
 };
-use common::{TestApp, assert_problem, spawn_app, spawn_app_with_clock};
+use common::{
+    TestApp, assert_problem, eventually, outbox_settled, spawn_app, spawn_app_with_clock,
+};
 use hmac::{Hmac, Mac};
 use jiff::SignedDuration;
 use reqwest::StatusCode;
@@ -63,6 +65,16 @@ impl FakeGraph {
     fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// Waits until `n` requests have arrived (the dispatcher sends replies
+    /// after they are committed), and returns them.
+    async fn wait_for(&self, n: usize) -> Vec<Recorded> {
+        eventually("the Graph API requests", || async {
+            let got = self.requests();
+            (got.len() >= n).then_some(got)
+        })
+        .await
+    }
 }
 
 async fn graph_messages(
@@ -77,15 +89,18 @@ async fn graph_messages(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    requests.lock().unwrap().push(Recorded {
+    let mut requests = requests.lock().unwrap();
+    requests.push(Recorded {
         path: uri.path().to_owned(),
         authorization: header("authorization"),
         content_type: header("content-type"),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     });
+    // A fresh wamid per message, as the Cloud API gives.
+    let wamid = format!("wamid.OUT{}", requests.len());
     Json(json!({"messaging_product": "whatsapp",
         "contacts": [{"input": WA_ID, "wa_id": WA_ID}],
-        "messages": [{"id": "wamid.OUT"}]}))
+        "messages": [{"id": wamid}]}))
 }
 
 /// Creates a WhatsApp channel pointing at `graph` and returns its id and key.
@@ -443,7 +458,7 @@ async fn an_agent_reply_reaches_the_graph_api() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
-    let sent = graph.requests();
+    let sent = graph.wait_for(1).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].path, "/v21.0/PNID/messages");
     assert_eq!(
@@ -471,7 +486,16 @@ async fn an_agent_reply_reaches_the_graph_api() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    let account = app.store.first_account().await.unwrap().unwrap().id;
+    outbox_settled(app.store.as_ref(), account).await;
     assert_eq!(graph.requests().len(), 1);
+    // The reply carries the wamid the Graph API gave it, so statuses find it.
+    let reply = messages(&app, &t)
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "reply")
+        .unwrap();
+    assert_eq!(reply["external_id"], "wamid.OUT1");
 }
 
 async fn replies_outside_the_24_hour_window_are_not_sent() {
@@ -484,19 +508,30 @@ async fn replies_outside_the_24_hour_window_are_not_sent() {
     let path = format!("/api/v1/tickets/{}/messages", t["id"]);
     let reply =
         |body: &'static str| app.post(&path, &app.admin, json!({"kind": "reply", "body": body}));
+    let account = app.store.first_account().await.unwrap().unwrap().id;
     clock.advance(SignedDuration::from_hours(23));
     assert_eq!(reply("Within the window").await.0, StatusCode::CREATED);
-    assert_eq!(graph.requests().len(), 1);
+    graph.wait_for(1).await;
     clock.advance(SignedDuration::from_hours(2));
     // Stored for the agent, but not sent: WhatsApp requires a template now.
     let (status, added) = reply("Too late").await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
     assert_eq!(added["message"]["body"], "Too late");
+    outbox_settled(app.store.as_ref(), account).await;
     assert_eq!(graph.requests().len(), 1, "{:?}", graph.requests());
+    // The refusal is permanent: the row failed at once, with the reason.
+    let (_, failed) = app.get("/api/v1/outbox?state=failed", &app.admin).await;
+    assert_eq!(failed["items"].as_array().unwrap().len(), 1, "{failed}");
+    assert!(
+        failed["items"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("template")),
+        "{failed}"
+    );
     // The customer writes again: the window reopens.
     deliver(&app, &key, text("wamid.NEW", "Still waiting")).await;
     assert_eq!(reply("Sorry for the wait").await.0, StatusCode::CREATED);
-    let sent = graph.requests();
+    let sent = graph.wait_for(2).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[1].body["context"]["message_id"], "wamid.NEW");
     assert_eq!(sent[1].body["text"]["body"], "Sorry for the wait");

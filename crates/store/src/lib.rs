@@ -244,9 +244,51 @@ impl TicketEvent {
     }
 }
 
-/// How many events a slow subscriber may fall behind before it is told it
-/// missed some (and should re-read what it shows).
+/// How many live events a slow subscriber may fall behind on the in-process
+/// channel. The channel is only a wake-up for event streams (they read the
+/// durable [`EventLog`]), so falling behind loses nothing there.
 pub const EVENT_BUFFER: usize = 1024;
+
+/// A stored event and its place in the account-wide sequence (the SSE `id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequencedEvent {
+    /// Its sequence number: increasing, never reused, visible in order.
+    pub seq: i64,
+    /// The event.
+    pub event: TicketEvent,
+}
+
+/// What [`EventLog::events_since`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventsSince {
+    /// The next events after the one asked for, in order (possibly none).
+    Events(Vec<SequencedEvent>),
+    /// Events after the one asked for were deleted by retention (or the
+    /// number was never handed out): the client must re-read, then resume
+    /// from `latest`.
+    Reset {
+        /// The newest sequence number now.
+        latest: i64,
+    },
+}
+
+/// The durable event sequence: every history line's [`TicketEvent`] is a
+/// row written in the transaction of the change, numbered so that readers
+/// can resume after the last number they saw and never skip one (see the
+/// backends' `events` modules for how each numbers rows in commit order).
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Up to `limit` events of `account` numbered after `after`, in order;
+    /// or [`EventsSince::Reset`] if some of them are gone.
+    async fn events_since(&self, account: AccountId, after: i64, limit: u32)
+    -> Result<EventsSince>;
+    /// The newest sequence number handed out (0 when none): a client
+    /// starting without `Last-Event-ID` starts there.
+    async fn latest_event_seq(&self) -> Result<i64>;
+    /// Deletes events older than `retention` (and outbox rows done that
+    /// long ago); returns how many events went.
+    async fn purge_events(&self, retention: std::time::Duration) -> Result<u64>;
+}
 
 /// One routing decision, as stored and served by `GET /tickets/{id}/routing`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -280,10 +322,83 @@ pub struct AvailabilityState {
     pub now: switchboard_domain::routing::Availability,
 }
 
-/// Everything Switchboard keeps. Implemented by [`SqliteStore`] and, later,
-/// the PostgreSQL backend; [`conformance`] holds the shared behaviour tests.
+pub use switchboard_domain::outbox::{OutboxEntry, OutboxState, OutboxTopic};
+
+/// How one run of a claimed outbox row ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxOutcome {
+    /// It worked: the row is `done`.
+    Done,
+    /// It failed but may work later: the row stays `pending`, due again
+    /// after `after` (from `domain::outbox::RetryPolicy`).
+    Retry {
+        /// How long from now.
+        after: std::time::Duration,
+        /// Why it failed (shown to admins; no secrets).
+        error: String,
+    },
+    /// It failed for good: the row is `failed` until retried by hand.
+    Failed {
+        /// Why (shown to admins; no secrets).
+        error: String,
+    },
+}
+
+/// The transactional outbox (see `domain::outbox`). Rows are written by the
+/// store itself, in the transaction of the change that calls for them (a
+/// reply on an e-mail or WhatsApp ticket, in `add_message`); these methods
+/// are how the dispatcher runs them and how admins look at them.
+///
+/// Delivery is at least once: a row is claimed with a lease (its `run_at`
+/// moves to the end of the lease), so a runner that dies before recording
+/// the outcome loses its claim when the lease ends and the row runs again.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Outbox: Send + Sync + 'static {
+    /// Claims up to `limit` due pending rows of every account: each one's
+    /// `attempts` goes up by one and its `run_at` moves to now + `lease`, so
+    /// no other runner (on any node) takes it meanwhile. Oldest due first.
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxEntry>>;
+    /// Records how the run of a row claimed with `attempts == attempt` ended.
+    /// Returns `false` (and changes nothing) if the row is no longer that
+    /// claim (its lease ran out and someone else claimed it, or an admin
+    /// changed it): the attempt count fences stale runners off.
+    async fn complete_outbox(&self, id: i64, attempt: u32, outcome: OutboxOutcome) -> Result<bool>;
+    /// The account's rows, newest first, optionally only in one state.
+    async fn list_outbox(
+        &self,
+        account: AccountId,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>>;
+    /// Puts a `failed` row back to `pending`, due now, with a fresh count of
+    /// attempts. `NotFound` for another account's row; `Conflict` on `state`
+    /// if the row is not failed.
+    async fn retry_outbox(&self, account: AccountId, id: i64) -> Result<OutboxEntry>;
+    /// How many rows of every account are in `state` (for the metrics gauge).
+    async fn count_outbox(&self, state: OutboxState) -> Result<u64>;
+    /// Records the channel's id for a message sent out (a WhatsApp wamid),
+    /// unless it already has one: a delivery retried after it succeeded sees
+    /// the id and sends nothing, and status callbacks find the exact reply.
+    /// Returns whether the id was set. `Conflict` on `external_id` if another
+    /// message of the account carries it.
+    async fn set_message_external_id(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        external_id: String,
+    ) -> Result<bool>;
+}
+
+/// Everything Switchboard keeps. Implemented by [`SqliteStore`] and
+/// [`PgStore`]; [`conformance`] holds the shared behaviour tests. The outbox
+/// and the durable event sequence live in the [`Outbox`] and [`EventLog`]
+/// supertraits.
+#[async_trait]
+pub trait Store: Outbox + EventLog + Send + Sync + 'static {
     /// Creates an account with its first super admin (whatever `admin.role`
     /// says), an API token for that admin (stored by `admin_token_hash`) and
     /// the built-in language skills, all in one transaction.
@@ -405,7 +520,9 @@ pub trait Store: Send + Sync + 'static {
         actor: Actor,
     ) -> Result<Ticket>;
     /// Adds a message; a reply by a user to a ticket without owner makes that
-    /// user the owner, in the same transaction.
+    /// user the owner, in the same transaction. A reply on a ticket whose
+    /// channel sends replies out (e-mail, WhatsApp) also writes its
+    /// `deliver_reply` outbox row in that transaction.
     async fn add_message(
         &self,
         account: AccountId,
@@ -465,7 +582,11 @@ pub trait Store: Send + Sync + 'static {
         account: AccountId,
         message: switchboard_domain::MessageId,
     ) -> Result<Vec<Attachment>>;
-    /// Live ticket events of every account, from every node, from now on.
+    /// Live ticket events of every account, from every node, from now on,
+    /// on a bounded in-process channel: a wake-up, not the record (a slow
+    /// receiver lags, a dropped LISTEN connection misses some). Event
+    /// streams read [`EventLog`]; on PostgreSQL an event is sent here only
+    /// once its sequence number is assigned.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
     /// A user's latest notifications, newest first.
     async fn notifications(

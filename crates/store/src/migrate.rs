@@ -37,6 +37,7 @@ pub const TABLES: &[&str] = &[
     "jobs",
     "notifications",
     "attachments",
+    "outbox",
 ];
 
 /// Rows copied per table, in [`TABLES`] order.

@@ -27,6 +27,23 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Address of the SMTP listener for inbound e-mail; none by default.
     pub smtp_listen: Option<SocketAddr>,
+    /// The outbox's first retry delay, in milliseconds (doubling after).
+    pub outbox_backoff_ms: Option<u64>,
+    /// Attempts after which an outbox row is `failed`.
+    pub outbox_max_attempts: Option<u32>,
+    /// How many days of ticket events are kept for `Last-Event-ID`.
+    pub event_retention_days: Option<u32>,
+}
+
+/// The tuning settings, from flags or environment (each may be unset).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning {
+    /// See [`FileConfig::outbox_backoff_ms`].
+    pub outbox_backoff_ms: Option<u64>,
+    /// See [`FileConfig::outbox_max_attempts`].
+    pub outbox_max_attempts: Option<u32>,
+    /// See [`FileConfig::event_retention_days`].
+    pub event_retention_days: Option<u32>,
 }
 
 impl FileConfig {
@@ -123,7 +140,14 @@ pub struct ServeConfig {
     pub log: String,
     /// SMTP listener address, when inbound e-mail is received directly.
     pub smtp_listen: Option<SocketAddr>,
+    /// The outbox's retry policy.
+    pub retry: switchboard_domain::outbox::RetryPolicy,
+    /// How long ticket events are kept (for clients resuming a stream).
+    pub event_retention: std::time::Duration,
 }
+
+/// Default event retention, in days.
+pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = 7;
 
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./switchboard-data";
@@ -138,7 +162,20 @@ pub fn merge(
     database: Option<String>,
     log: Option<String>,
     smtp_listen: Option<SocketAddr>,
+    tuning: Tuning,
 ) -> ServeConfig {
+    let mut retry = switchboard_domain::outbox::RetryPolicy::default();
+    if let Some(ms) = tuning.outbox_backoff_ms.or(file.outbox_backoff_ms) {
+        retry.base = std::time::Duration::from_millis(ms.max(1));
+    }
+    if let Some(n) = tuning.outbox_max_attempts.or(file.outbox_max_attempts) {
+        retry.max_attempts = n.max(1);
+    }
+    let days = tuning
+        .event_retention_days
+        .or(file.event_retention_days)
+        .unwrap_or(DEFAULT_EVENT_RETENTION_DAYS)
+        .max(1);
     let data_dir = data_dir
         .or(file.data_dir)
         .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
@@ -153,6 +190,8 @@ pub fn merge(
         log: log.or(file.log).unwrap_or_else(|| "info".into()),
         smtp_listen: smtp_listen.or(file.smtp_listen),
         data_dir,
+        retry,
+        event_retention: std::time::Duration::from_secs(u64::from(days) * 86_400),
     }
 }
 
@@ -171,6 +210,7 @@ mod tests {
             None,
             Some("warn".into()),
             None,
+            Tuning::default(),
         );
         assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(c.log, "warn");
@@ -178,23 +218,58 @@ mod tests {
             c.database.backend().unwrap(),
             Backend::Sqlite(PathBuf::from("/tmp/x/switchboard.db"))
         );
-        let d = merge(FileConfig::default(), None, None, None, None, None);
+        let d = merge(
+            FileConfig::default(),
+            None,
+            None,
+            None,
+            None,
+            None,
+            Tuning::default(),
+        );
         assert_eq!(d.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(d.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(d.smtp_listen, None);
+        assert_eq!(
+            d.event_retention,
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(d.retry, switchboard_domain::outbox::RetryPolicy::default());
+    }
+
+    #[test]
+    fn outbox_and_event_settings_follow_the_same_precedence() {
+        let file: FileConfig = toml::from_str(
+            "outbox_backoff_ms = 250\noutbox_max_attempts = 3\nevent_retention_days = 2",
+        )
+        .unwrap();
+        let flags = Tuning {
+            outbox_max_attempts: Some(5),
+            ..Tuning::default()
+        };
+        let c = merge(file, None, None, None, None, None, flags);
+        assert_eq!(c.retry.base, std::time::Duration::from_millis(250));
+        assert_eq!(c.retry.max_attempts, 5);
+        assert_eq!(
+            c.event_retention,
+            std::time::Duration::from_secs(2 * 86_400)
+        );
     }
 
     #[test]
     fn the_smtp_listener_is_opt_in_and_follows_the_same_precedence() {
         let file: FileConfig = toml::from_str("smtp_listen = \"127.0.0.1:2525\"").unwrap();
-        let from_file = merge(file, None, None, None, None, None);
+        let from_file = merge(file, None, None, None, None, None, Tuning::default());
         assert_eq!(
             from_file.smtp_listen,
             Some("127.0.0.1:2525".parse().unwrap())
         );
         let file: FileConfig = toml::from_str("smtp_listen = \"127.0.0.1:2525\"").unwrap();
         let flag = Some("0.0.0.0:25".parse().unwrap());
-        assert_eq!(merge(file, None, None, None, None, flag).smtp_listen, flag);
+        assert_eq!(
+            merge(file, None, None, None, None, flag, Tuning::default()).smtp_listen,
+            flag
+        );
         assert!(toml::from_str::<FileConfig>("smtp_listen = \"nowhere\"").is_err());
     }
 

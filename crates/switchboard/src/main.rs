@@ -77,6 +77,17 @@ struct ServeArgs {
     /// 127.0.0.1:2525. Off by default.
     #[arg(long, env = "SWITCHBOARD_SMTP_LISTEN")]
     smtp_listen: Option<SocketAddr>,
+    /// The outbox's first retry delay in milliseconds (doubling, capped at
+    /// an hour). Default: 2000
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_BACKOFF_MS")]
+    outbox_backoff_ms: Option<u64>,
+    /// Attempts after which a reply delivery is `failed`. Default: 15
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_MAX_ATTEMPTS")]
+    outbox_max_attempts: Option<u32>,
+    /// Days of ticket events kept for clients resuming with Last-Event-ID.
+    /// Default: 7
+    #[arg(long, env = "SWITCHBOARD_EVENT_RETENTION_DAYS")]
+    event_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +122,11 @@ fn main() -> anyhow::Result<()> {
                 args.storage.database,
                 args.log,
                 args.smtp_listen,
+                config::Tuning {
+                    outbox_backoff_ms: args.outbox_backoff_ms,
+                    outbox_max_attempts: args.outbox_max_attempts,
+                    event_retention_days: args.event_retention_days,
+                },
             );
             runtime.block_on(serve(config, args.demo))
         }
@@ -120,7 +136,15 @@ fn main() -> anyhow::Result<()> {
             admin_email,
             admin_name,
         }) => {
-            let config = config::merge(file, storage.data_dir, None, storage.database, None, None);
+            let config = config::merge(
+                file,
+                storage.data_dir,
+                None,
+                storage.database,
+                None,
+                None,
+                config::Tuning::default(),
+            );
             runtime.block_on(create_account(config, &name, &admin_name, &admin_email))
         }
         Command::MigrateData { from, to } => runtime.block_on(migrate_data(from, to)),
@@ -211,7 +235,12 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     println!("Switchboard listening on http://{}", listener.local_addr()?);
-    let state = AppState::new(store.clone());
+    let state = AppState::new(store.clone()).with_dispatcher(
+        switchboard_server::dispatcher::DispatcherConfig {
+            policy: config.retry,
+            ..Default::default()
+        },
+    );
     let smtp = match config.smtp_listen {
         Some(address) => {
             let smtp_listener = tokio::net::TcpListener::bind(address)
@@ -232,12 +261,18 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         std::time::Duration::from_secs(1),
     ));
+    let retention = tokio::spawn(switchboard_server::run_event_retention(
+        store.clone(),
+        config.event_retention,
+        std::time::Duration::from_secs(3600),
+    ));
     switchboard_server::serve(listener, state, stopping()).await?;
     if let Some(smtp) = smtp {
         // Sessions storing a message finish before the store is closed.
         smtp.await.context("SMTP listener task")??;
     }
     scheduler.abort();
+    retention.abort();
     // In-flight requests have finished; commit anything still queued.
     opened.close().await;
     tracing::info!("stopped");

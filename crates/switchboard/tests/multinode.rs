@@ -427,3 +427,100 @@ async fn an_event_stream_on_one_node_sees_an_assignment_made_on_another() {
     }
     panic!("no assignment event for ticket {id} on the other node; saw:\n{seen}");
 }
+
+/// Reads server-sent events from `stream` until `done` says so (10 s at
+/// most per chunk); returns every (id, event, data) read.
+async fn read_events(
+    stream: &mut reqwest::Response,
+    mut done: impl FnMut(&[(i64, String, Value)]) -> bool,
+) -> Vec<(i64, String, Value)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while !done(&events) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block.lines().find_map(|l| {
+                    l.strip_prefix(name)
+                        .map(|v| v.strip_prefix(' ').unwrap_or(v).to_owned())
+                })
+            };
+            if let (Some(id), Some(event), Some(data)) =
+                (field("id:"), field("event:"), field("data:"))
+            {
+                events.push((
+                    id.parse().unwrap(),
+                    event,
+                    serde_json::from_str(&data).unwrap(),
+                ));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_missed_while_disconnected_arrive_on_another_node() {
+    let _serial = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let Some((_db, nodes, token, store)) = cluster().await else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let open = |node: usize, last: Option<i64>| {
+        let mut req = client
+            .get(format!("{}/api/v1/events", nodes[node].base))
+            .bearer_auth(&token);
+        if let Some(last) = last {
+            req = req.header("Last-Event-ID", last.to_string());
+        }
+        req.send()
+    };
+    let create = |node: usize, subject: String| {
+        send(
+            &client,
+            reqwest::Method::POST,
+            format!("{}/api/v1/tickets", nodes[node].base),
+            &token,
+            json!({"subject": subject}),
+        )
+    };
+    let mut first = open(0, None).await.unwrap();
+    let (status, t) = create(0, "Seen".into()).await;
+    assert_eq!(status, 201, "{t}");
+    let seen = read_events(&mut first, |e| !e.is_empty()).await;
+    assert_eq!(seen[0].2["ticket_id"], t["id"]);
+    let last = seen[0].0;
+    drop(first);
+
+    // Disconnected: tickets on the two other nodes, then every node's
+    // LISTEN connection is cut while more are committed.
+    let mut missed = Vec::new();
+    for n in 0..6 {
+        let (status, t) = create(1 + n % 2, format!("Missed {n}")).await;
+        assert_eq!(status, 201, "{t}");
+        missed.push(t["id"].clone());
+        if n == 2 {
+            sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    }
+    let mut resumed = open(2, Some(last)).await.unwrap();
+    let got = read_events(&mut resumed, |e| e.len() >= missed.len()).await;
+    let ids: Vec<Value> = got.iter().map(|(_, _, d)| d["ticket_id"].clone()).collect();
+    assert_eq!(ids, missed, "exactly the missed events, in order: {got:?}");
+    assert!(got.iter().all(|(_, kind, _)| kind == "created"));
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0) && got[0].0 > last);
+
+    // Live again, a change on another node arrives too.
+    let (_, t) = create(0, "Live".into()).await;
+    let live = read_events(&mut resumed, |e| !e.is_empty()).await;
+    assert_eq!(live[0].2["ticket_id"], t["id"]);
+}

@@ -1,5 +1,6 @@
 //! The real binary as a process: first start, `account create`, durability
-//! under SIGKILL, and graceful shutdown on SIGTERM.
+//! under SIGKILL (tickets, and a reply not yet sent when the process died),
+//! and graceful shutdown on SIGTERM.
 
 use std::{
     io::{BufRead, BufReader},
@@ -21,10 +22,16 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// The same, with more environment variables.
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("SWITCHBOARD_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("the binary starts");
@@ -273,4 +280,158 @@ async fn account_create_prints_a_token_for_an_isolated_account() {
     assert_eq!(users["items"].as_array().unwrap().len(), 1);
     assert_eq!(users["items"][0]["email"], "boss@globex.example");
     assert_eq!(users["items"][0]["role"], "super_admin");
+}
+
+/// A tiny SMTP sink on `port`: records the DATA of every message accepted.
+async fn smtp_sink(port: u16) -> Arc<Mutex<Vec<String>>> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = got.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut r = BufReader::new(r);
+                w.write_all(b"220 sink\r\n").await?;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await? == 0 {
+                        return Ok::<_, std::io::Error>(());
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    if upper.starts_with("DATA") {
+                        w.write_all(b"354 go\r\n").await?;
+                        let mut data = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if r.read_line(&mut l).await? == 0 {
+                                return Ok(());
+                            }
+                            if l == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&l);
+                        }
+                        seen.lock().unwrap().push(data);
+                        w.write_all(b"250 queued\r\n").await?;
+                    } else if upper.starts_with("QUIT") {
+                        w.write_all(b"221 bye\r\n").await?;
+                        return Ok(());
+                    } else if upper.starts_with("EHLO") {
+                        w.write_all(b"250 sink\r\n").await?;
+                    } else {
+                        w.write_all(b"250 ok\r\n").await?;
+                    }
+                }
+            });
+        }
+    });
+    got
+}
+
+/// Polls `check` every 50 ms for up to 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..600 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn outbox(client: &reqwest::Client, base: &str, token: &str, state: &str) -> Vec<Value> {
+    let page: Value = client
+        .get(format!("{base}/api/v1/outbox?state={state}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_committed_before_sigkill_is_sent_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port where nothing listens yet: the relay is "down".
+    let relay = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fast = [("SWITCHBOARD_OUTBOX_BACKOFF_MS", "200")];
+    let server = Server::start_with(dir.path(), &fast);
+    let token = admin_token(dir.path());
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let channel: Value = post(
+        "/api/v1/channels",
+        json!({"kind": "email", "name": "Support", "settings": {"address": "support@acme.example",
+            "smtp_relay": {"host": "127.0.0.1", "port": relay, "tls": "none"}}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let ticket: Value = post(
+        "/api/v1/tickets",
+        json!({"subject": "Charged twice", "channel_id": channel["id"],
+            "contact": {"email": "cleo@customer.example"}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let res = post(
+        &format!("/api/v1/tickets/{}/messages", ticket["id"]),
+        json!({"kind": "reply", "body": "The refund is on its way."}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let added: Value = res.json().await.unwrap();
+    let message_id = added["message"]["external_id"].as_str().unwrap().to_owned();
+    // Committed, tried, and waiting for a retry.
+    eventually("a failed attempt", || async {
+        let pending = outbox(&client, &server.base, &token, "pending").await;
+        (pending.len() == 1 && pending[0]["last_error"].is_string()).then_some(())
+    })
+    .await;
+    server.signal("KILL");
+    drop(server);
+
+    let sent = smtp_sink(relay).await;
+    let restarted = Server::start_with(dir.path(), &fast);
+    eventually("the row to be done", || async {
+        (outbox(&client, &restarted.base, &token, "done").await.len() == 1).then_some(())
+    })
+    .await;
+    // Give a duplicate, if there were one, the time to show up.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "exactly once: {sent:?}");
+    assert!(
+        sent[0].contains(&format!("Message-ID: {message_id}")),
+        "{}",
+        sent[0]
+    );
 }

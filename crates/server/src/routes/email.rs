@@ -12,16 +12,9 @@
 //! and the attachments. Everything is parsed and checked before the first
 //! write, so a malformed message leaves nothing behind.
 //!
-//! Agent replies go out through the channel's SMTP relay ([`deliver`]),
-//! threaded with `In-Reply-To`/`References` and the subject token, under the
-//! Message-ID stored with the reply ([`new_message_id`]), so the customer's
-//! answer comes back to the same ticket.
-//!
-//! Channel settings read here: `address` (the channel's mailbox),
-//! `smtp_relay: {"host", "port", "tls": "none"|"starttls"|"tls"}` and
-//! `secrets.smtp_username` / `secrets.smtp_password`.
-
-use std::time::Duration;
+//! Agent replies go out through `crate::outbound::email` (the dispatcher
+//! sends them after the reply is committed), which also owns the channel's
+//! address and relay settings.
 
 use axum::{
     Router,
@@ -31,15 +24,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
-    transport::smtp::{authentication::Credentials, extension::ClientId},
-};
 use serde_json::{Map, Value, json};
 use switchboard_channels::{ChannelError, email};
 use switchboard_domain::{
-    AccountId, Actor, Channel, ChannelId, ChannelKind, Message, MessageKind, Name, Ticket,
-    input::ContactRef,
+    AccountId, Channel, ChannelId, ChannelKind, Message, Name, Ticket, input::ContactRef,
 };
 use switchboard_store::{NewAttachment, StoreError};
 
@@ -48,16 +36,12 @@ use crate::{
     auth::Caller,
     extract::Path,
     inbound::{self, Inbound, Received},
-    outbound::DeliveryError,
+    outbound::email::channel_address,
     problem::{ApiError, Problem},
 };
 
 /// The largest message accepted, by SMTP (`552` beyond it) or HTTP (`413`).
 pub const MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
-
-/// How long a relay may take to accept a reply before delivery fails (the
-/// agent's request waits for it).
-const RELAY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The routes of this area.
 pub fn router() -> Router<AppState> {
@@ -169,16 +153,6 @@ pub fn channel_error(e: ChannelError) -> ApiError {
     }
 }
 
-/// The channel's own address (`settings.address`), if set.
-pub fn channel_address(channel: &Channel) -> Option<&str> {
-    channel
-        .settings
-        .get("address")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-}
-
 /// Stores a parsed message on `channel`: a new ticket or a message on the
 /// ticket it answers. Returns what happened and, for automated mail, why
 /// it counts as such.
@@ -258,163 +232,4 @@ pub async fn receive_email(
         tracing::info!(ticket = %received.ticket.id, channel = %channel.id, automated = automated.as_deref(), "e-mail opened a ticket");
     }
     Ok((received, automated))
-}
-
-/// A new `Message-ID` for a reply on `ticket` (stored with the reply, so the
-/// customer's answer threads back), on the channel address's domain.
-pub fn new_message_id(channel: &Channel, ticket: &Ticket) -> String {
-    let domain = channel_address(channel)
-        .and_then(email::domain_of)
-        .unwrap_or("switchboard.invalid");
-    let unique = format!(
-        "{:x}.{:016x}",
-        jiff::Timestamp::now().as_nanosecond(),
-        rand::random::<u64>()
-    );
-    email::message_id(ticket.id, &unique, domain)
-}
-
-/// Sends an agent's reply by e-mail: From the channel's address, To the
-/// ticket's contact, through the channel's SMTP relay. A reply written by
-/// Switchboard itself (not by a user) is automatic: it carries
-/// `Auto-Submitted: auto-replied` and is never sent to a ticket opened by
-/// automated mail.
-pub async fn deliver(
-    state: &AppState,
-    account: AccountId,
-    channel: &Channel,
-    ticket: &Ticket,
-    message: &Message,
-) -> Result<(), DeliveryError> {
-    if message.kind != MessageKind::Reply {
-        return Ok(());
-    }
-    let automatic = !matches!(message.author, Actor::User { .. });
-    if automatic && ticket.properties.get("automated") == Some(&Value::Bool(true)) {
-        let reason = ticket
-            .properties
-            .get("automated_reason")
-            .and_then(Value::as_str)
-            .unwrap_or("automated mail");
-        return Err(DeliveryError(format!(
-            "no automatic e-mail to an automated sender ({reason})"
-        )));
-    }
-    let failed = |what: &str, e: &dyn std::fmt::Display| DeliveryError(format!("{what}: {e}"));
-    let from = channel_address(channel)
-        .ok_or_else(|| DeliveryError("the channel has no settings.address".into()))?;
-    let contact_id = ticket
-        .contact_id
-        .ok_or_else(|| DeliveryError("the ticket has no contact to write to".into()))?;
-    let contact = state
-        .store
-        .get_contact(account, contact_id)
-        .await
-        .map_err(|e| failed("contact", &e))?;
-    let to = contact
-        .email
-        .ok_or_else(|| DeliveryError(format!("contact {contact_id} has no e-mail address")))?;
-    let conversation = state
-        .store
-        .list_messages(account, ticket.id)
-        .await
-        .map_err(|e| failed("conversation", &e))?;
-    let (in_reply_to, references) = email::reply_threading(&conversation);
-    let message_id = message
-        .external_id
-        .clone()
-        .unwrap_or_else(|| new_message_id(channel, ticket));
-    let reply = email::Reply {
-        from,
-        from_name: Some(channel.name.as_str()),
-        to: to.as_str(),
-        to_name: contact.name.as_ref().map(Name::as_str),
-        subject: email::reply_subject(&ticket.subject, ticket.id),
-        message_id: &message_id,
-        in_reply_to,
-        references,
-        body: &message.body,
-        automatic,
-    };
-    let built = email::build_reply(&reply).map_err(|e| failed("reply", &e))?;
-    let transport = relay_transport(channel)?;
-    transport
-        .send(built)
-        .await
-        .map_err(|e| failed("relay", &e))?;
-    tracing::info!(ticket = %ticket.id, message = %message.id, %message_id, "reply e-mailed");
-    Ok(())
-}
-
-/// How to reach the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Security {
-    /// Plain SMTP (a relay on localhost, tests).
-    Plain,
-    /// Plain, upgraded with STARTTLS (port 587).
-    StartTls,
-    /// TLS from the first byte (port 465).
-    Implicit,
-}
-
-/// The SMTP client for the channel's `smtp_relay` settings and secrets.
-fn relay_transport(channel: &Channel) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
-    let relay = channel
-        .settings
-        .get("smtp_relay")
-        .and_then(Value::as_object)
-        .ok_or_else(|| DeliveryError("the channel has no settings.smtp_relay".into()))?;
-    let host = relay
-        .get("host")
-        .and_then(Value::as_str)
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| DeliveryError("settings.smtp_relay.host is missing".into()))?;
-    let tls = match relay
-        .get("tls")
-        .and_then(Value::as_str)
-        .unwrap_or("starttls")
-    {
-        "none" => Security::Plain,
-        "starttls" => Security::StartTls,
-        "tls" => Security::Implicit,
-        other => {
-            return Err(DeliveryError(format!(
-                "settings.smtp_relay.tls must be none, starttls or tls, not {other:?}"
-            )));
-        }
-    };
-    let port = match relay.get("port") {
-        None | Some(Value::Null) => match tls {
-            Security::Plain => 25,
-            Security::StartTls => 587,
-            Security::Implicit => 465,
-        },
-        Some(p) => p
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| DeliveryError(format!("settings.smtp_relay.port is not a port: {p}")))?,
-    };
-    let tls_error = |e: lettre::transport::smtp::Error| DeliveryError(format!("relay TLS: {e}"));
-    let mut builder = match tls {
-        Security::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-        Security::StartTls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(tls_error)?
-        }
-        Security::Implicit => {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(tls_error)?
-        }
-    }
-    .port(port)
-    .timeout(Some(RELAY_TIMEOUT));
-    // Greet the relay with the channel's domain rather than this machine's
-    // host name, which relays often refuse when it does not resolve.
-    if let Some(domain) = channel_address(channel).and_then(email::domain_of) {
-        builder = builder.hello_name(ClientId::Domain(domain.to_owned()));
-    }
-    let secrets = channel.settings.get("secrets").and_then(Value::as_object);
-    let secret = |name: &str| secrets.and_then(|s| s.get(name)).and_then(Value::as_str);
-    if let (Some(user), Some(password)) = (secret("smtp_username"), secret("smtp_password")) {
-        builder = builder.credentials(Credentials::new(user.to_owned(), password.to_owned()));
-    }
-    Ok(builder.build())
 }

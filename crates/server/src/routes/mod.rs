@@ -4,9 +4,10 @@
 //! - [`tickets`]: tickets, their messages, owner and history;
 //! - [`routing`]: routing explanations, availability, working hours, out of office;
 //! - [`events`]: live ticket events as Server-Sent Events;
+//! - [`outbox`]: the outbox rows (reply deliveries) and manual retries, for admins;
 //! - [`email`], [`whatsapp`], [`voice`], [`forms`], [`chat`]: channel endpoints
 //!   (inbound mail, provider webhooks, form posts, the chat visitor API and
-//!   widget) and outbound delivery;
+//!   widget); replies go out through `crate::outbound`;
 //! - [`ops`]: health, readiness, metrics, the OpenAPI document.
 
 pub mod chat;
@@ -15,6 +16,7 @@ pub mod email;
 pub mod events;
 pub mod forms;
 pub mod ops;
+pub mod outbox;
 pub mod routing;
 pub mod tickets;
 pub mod voice;

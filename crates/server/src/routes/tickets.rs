@@ -214,6 +214,9 @@ pub struct MessageRequest {
 
 /// Adds a reply or a note. A reply to a ticket with no owner makes the
 /// replier its owner; the response is the message and the ticket after it.
+/// A reply on an e-mail or WhatsApp ticket is sent out afterwards by the
+/// outbox dispatcher (see `GET /api/v1/outbox`): the answer comes as soon as
+/// the reply is committed.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = i64, Path)), request_body = MessageRequest,
     responses((status = 201, body = MessageAdded), (status = 422, body = Problem)))]
 pub(crate) async fn add_message(
@@ -249,9 +252,12 @@ pub(crate) async fn add_message(
             .as_ref()
             .and_then(|(c, t)| crate::outbound::external_id_for_reply(c, t)),
     };
+    // The store writes the delivery's outbox row with the reply, in one
+    // transaction; the dispatcher sends it. The agent does not wait for the
+    // relay or the Graph API, and a crash after this commit loses nothing.
     let (message, ticket) = s.store.add_message(me.account_id, id, message).await?;
-    if let Some((c, _)) = channel {
-        crate::outbound::deliver(&s, me.account_id, &c, &ticket, &message).await;
+    if channel.is_some() {
+        s.wake_dispatcher();
     }
     Ok((
         StatusCode::CREATED,

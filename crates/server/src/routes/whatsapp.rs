@@ -1,5 +1,5 @@
-//! WhatsApp Business (Cloud API): the webhook Meta calls, and replies sent
-//! back through the Graph API.
+//! WhatsApp Business (Cloud API): the webhook Meta calls. Replies go back
+//! through the Graph API from `crate::outbound::whatsapp`.
 //!
 //! - `GET /webhooks/whatsapp/{channel_key}`: Meta's subscription check; the
 //!   `hub.verify_token` must equal the channel's `settings.secrets.verify_token`.
@@ -16,11 +16,10 @@
 //! the `whatsapp_wa_id` property every WhatsApp ticket carries), else opens
 //! a ticket routed by the channel's rule.
 //!
-//! Replies ([`deliver`]) are free-form text, which WhatsApp only allows
-//! within 24 hours of the customer's last message; after that a template is
-//! required and the reply is refused rather than sent to fail.
+//! Delivery statuses name the reply by the `wamid` the dispatcher stored on
+//! it after sending, so a failure note lands on the exact reply's ticket.
 
-use std::{collections::HashMap, sync::OnceLock, time::Duration};
+use std::collections::HashMap;
 
 use axum::{
     Router,
@@ -36,8 +35,7 @@ use switchboard_channels::{
     whatsapp::{self, DeliveryStatus, InboundMessage, StatusUpdate},
 };
 use switchboard_domain::{
-    AccountId, Actor, Channel, ChannelKind, Message, MessageKind, Name, Ticket, TicketId, UserId,
-    input::ContactRef,
+    AccountId, Actor, Channel, ChannelKind, MessageKind, Name, TicketId, UserId, input::ContactRef,
 };
 use switchboard_store::{NewAttachment, NewMessage, StoreError, TicketQuery, View};
 
@@ -45,7 +43,7 @@ use crate::{
     AppState,
     extract::{Path, Query},
     inbound::{self, Inbound},
-    outbound::DeliveryError,
+    outbound::whatsapp::secret,
     problem::ApiError,
 };
 
@@ -63,21 +61,6 @@ pub fn router() -> Router<AppState> {
         "/webhooks/whatsapp/{channel_key}",
         get(verify_subscription).post(notification),
     )
-}
-
-/// A string under the channel's `settings.secrets`.
-fn secret<'a>(channel: &'a Channel, name: &str) -> Option<&'a str> {
-    channel.settings.get("secrets")?.get(name)?.as_str()
-}
-
-/// A string (or number: phone number ids are often pasted as numbers)
-/// setting, if set and not empty.
-fn setting(channel: &Channel, name: &str) -> Option<String> {
-    match channel.settings.get(name)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// The WhatsApp channel with this key, and its account. Another kind of
@@ -321,114 +304,4 @@ async fn record_status(
         }) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The HTTP client for the Graph API, shared so connections are reused.
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .build()
-            // Only fails if the TLS backend cannot initialise, which
-            // `Client::new` would report the same way.
-            .unwrap_or_else(|_| reqwest::Client::new())
-    })
-}
-
-fn store_failed(e: StoreError) -> DeliveryError {
-    DeliveryError(format!("could not read the ticket: {e}"))
-}
-
-/// Sends an agent's reply through the WhatsApp Cloud API, quoting the
-/// customer's last message. Refused (not sent) outside the 24-hour window.
-pub async fn deliver(
-    state: &AppState,
-    account: AccountId,
-    channel: &Channel,
-    ticket: &Ticket,
-    message: &Message,
-) -> Result<(), DeliveryError> {
-    let phone_number_id = setting(channel, "phone_number_id")
-        .ok_or_else(|| DeliveryError("settings.phone_number_id is not set".into()))?;
-    let token = secret(channel, "access_token")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| DeliveryError("settings.secrets.access_token is not set".into()))?;
-    let base = setting(channel, "graph_base_url")
-        .unwrap_or_else(|| whatsapp::DEFAULT_GRAPH_BASE_URL.into());
-    let version =
-        setting(channel, "api_version").unwrap_or_else(|| whatsapp::DEFAULT_API_VERSION.into());
-
-    let contact = match ticket.contact_id {
-        Some(id) => Some(
-            state
-                .store
-                .get_contact(account, id)
-                .await
-                .map_err(store_failed)?,
-        ),
-        None => None,
-    };
-    let to = contact
-        .and_then(|c| c.phone)
-        .ok_or_else(|| DeliveryError("the ticket's contact has no phone number".into()))?;
-    let messages = state
-        .store
-        .list_messages(account, ticket.id)
-        .await
-        .map_err(store_failed)?;
-    let last_inbound = messages
-        .iter()
-        .filter(|m| m.kind == MessageKind::Inbound && m.id != message.id)
-        .max_by_key(|m| (m.created_at, m.id))
-        .ok_or_else(|| {
-            DeliveryError(
-                "the customer never wrote on WhatsApp: a template message is required".into(),
-            )
-        })?;
-    if !whatsapp::reply_window_open(last_inbound.created_at, message.created_at) {
-        return Err(DeliveryError(format!(
-            "the customer's last message is more than 24 hours old ({}): WhatsApp only accepts \
-             a template message now",
-            last_inbound.created_at
-        )));
-    }
-    if message.body.chars().count() > whatsapp::MAX_TEXT_LEN {
-        return Err(DeliveryError(format!(
-            "WhatsApp text messages are limited to {} characters",
-            whatsapp::MAX_TEXT_LEN
-        )));
-    }
-    let url = whatsapp::reply_url(&base, &version, &phone_number_id);
-    let body = whatsapp::reply_body(
-        to.as_str(),
-        &message.body,
-        last_inbound.external_id.as_deref(),
-    );
-    let response = client()
-        .post(&url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| DeliveryError(format!("Graph API unreachable: {e}")))?;
-    let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| DeliveryError(format!("Graph API answer unreadable: {e}")))?;
-    if !status.is_success() {
-        let why = whatsapp::error_message(&bytes).unwrap_or_else(|| "no explanation".into());
-        return Err(DeliveryError(format!("Graph API answered {status}: {why}")));
-    }
-    match whatsapp::sent_message_id(&bytes) {
-        Ok(wamid) => {
-            tracing::info!(ticket = %ticket.id, message = %message.id, %wamid, "WhatsApp reply sent")
-        }
-        // Accepted all the same; only the id for status updates is missing.
-        Err(e) => {
-            tracing::warn!(ticket = %ticket.id, error = %e, "WhatsApp reply sent without a message id")
-        }
-    }
-    Ok(())
 }

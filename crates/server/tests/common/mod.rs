@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod sink;
+
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -73,6 +75,32 @@ pub async fn spawn_app() -> TestApp {
 /// The same, with an injected clock (for availability and the scheduler)
 /// and a seeded random source.
 pub async fn spawn_app_with_clock(clock: Arc<dyn switchboard_domain::Clock>) -> TestApp {
+    spawn_app_with(
+        clock,
+        switchboard_server::dispatcher::DispatcherConfig::default(),
+    )
+    .await
+}
+
+/// An outbox dispatcher that retries fast: 100 ms doubling to at most
+/// 400 ms, giving up after `max_attempts`.
+pub fn fast_dispatcher(max_attempts: u32) -> switchboard_server::dispatcher::DispatcherConfig {
+    use std::time::Duration;
+    switchboard_server::dispatcher::DispatcherConfig {
+        policy: switchboard_domain::outbox::RetryPolicy {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_millis(400),
+            max_attempts,
+        },
+        ..Default::default()
+    }
+}
+
+/// The app with an injected clock and dispatcher configuration.
+pub async fn spawn_app_with(
+    clock: Arc<dyn switchboard_domain::Clock>,
+    dispatcher: switchboard_server::dispatcher::DispatcherConfig,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (store, db): (Arc<dyn Store>, _) = if BACKEND.try_with(|b| *b) == Ok(Backend::Postgres) {
         let db = TestDatabase::create()
@@ -95,7 +123,7 @@ pub async fn spawn_app_with_clock(clock: Arc<dyn switchboard_domain::Clock>) -> 
             .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone());
+    let state = AppState::new(store.clone()).with_dispatcher(dispatcher);
     tokio::spawn(switchboard_server::serve(
         listener,
         state,
@@ -191,6 +219,38 @@ impl TestApp {
             .map(|t| t["id"].as_i64().unwrap())
             .collect()
     }
+}
+
+/// Polls `check` (every 20 ms, for up to 20 s) until it returns `Some`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the account has no pending outbox row (every delivery was
+/// sent or failed for good).
+pub async fn outbox_settled(store: &dyn Store, account: switchboard_domain::AccountId) {
+    eventually("the outbox to settle", || async {
+        let pending = store
+            .list_outbox(account, Some(switchboard_store::OutboxState::Pending), 200)
+            .await
+            .unwrap();
+        pending.is_empty().then_some(())
+    })
+    .await
 }
 
 /// Asserts a problem body with `status` naming `field`.

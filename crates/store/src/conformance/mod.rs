@@ -15,9 +15,13 @@ use switchboard_domain::{input::*, *};
 use crate::{Store, TicketQuery, View};
 
 mod directory;
+mod events;
+mod outbox;
 mod tickets;
 
 pub use directory::*;
+pub use events::*;
+pub use outbox::*;
 pub use tickets::*;
 
 /// A fresh, empty store and whatever must live as long as it (a temporary
@@ -52,6 +56,14 @@ macro_rules! conformance_tests {
             contacts_and_visitor_tokens,
             channels_keep_settings_and_routing,
             external_ids_dedupe_thread_and_keep_attachments,
+            replies_on_sending_channels_enqueue_a_delivery,
+            claims_lease_rows_and_outcomes_are_fenced,
+            an_expired_lease_comes_back,
+            concurrent_claims_take_each_row_once,
+            a_sent_reply_records_its_channel_id_once,
+            the_event_log_numbers_every_change_in_order,
+            a_resuming_reader_never_skips_a_concurrent_commit,
+            purged_events_reset_resuming_readers,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(

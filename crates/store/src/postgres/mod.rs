@@ -6,6 +6,10 @@
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
 //! - [`channels`]: external ids, channels by key, attachments;
+//! - [`events`]: the durable event sequence (numbered by one assigner at a
+//!   time) and its retention;
+//! - [`outbox`]: the transactional outbox (claims with `SKIP LOCKED` and a
+//!   lease, outcomes, manual retries);
 //! - [`testing`]: a fresh schema per test on the test server;
 //! - [`routing`]: counters, decisions, the waiting queue and the scheduler;
 //! - [`routing_state`]: each account's routing state, kept per node and
@@ -22,6 +26,8 @@
 
 mod channels;
 mod directory;
+mod events;
+mod outbox;
 mod routing;
 pub(crate) mod routing_state;
 mod rows;
@@ -43,8 +49,9 @@ use switchboard_domain::{
 };
 
 use crate::{
-    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Page, Result,
-    RoutingRecord, SplitMix, Store, StoreError, TicketQuery, TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, EventLog, EventsSince, Idempotency, NewMessage,
+    Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, RoutingRecord, SplitMix, Store,
+    StoreError, TicketQuery, TokenInfo,
 };
 
 /// The PostgreSQL store: a connection pool and the clock.
@@ -153,25 +160,30 @@ macro_rules! transaction {
 /// database in different schemas must not see each other's events.
 pub(crate) const EVENTS_CHANNEL: &str = "switchboard_events:";
 
-/// Forwards every ticket event any node commits to this node's subscribers.
+/// Forwards every ticket event any node commits to this node's sequencer
+/// (`events::sequencer`), which numbers it before subscribers hear of it.
 /// `NOTIFY` is transactional, so an event arrives only once its change is
-/// committed, on every node, in commit order. If the connection drops,
-/// `PgListener` reconnects and listens again; events committed meanwhile
-/// are lost to this node's clients (logged as a warning), which is why
-/// clients treat events as hints to re-read, never as the record.
+/// committed, on every node. If the connection drops, `PgListener`
+/// reconnects and listens again; notifications sent meanwhile are lost, but
+/// only as wake-ups: the events are in the `events` table, the sequencer
+/// numbers them at its next tick, and event streams read them from there.
 async fn listen(
     mut listener: sqlx::postgres::PgListener,
-    events: tokio::sync::broadcast::Sender<crate::TicketEvent>,
+    events: tokio::sync::mpsc::UnboundedSender<crate::TicketEvent>,
 ) {
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) => match serde_json::from_str::<crate::TicketEvent>(n.payload()) {
                 Ok(event) => {
-                    let _ = events.send(event);
+                    if events.send(event).is_err() {
+                        return;
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "unreadable ticket event"),
             },
-            Ok(None) => tracing::warn!("event listener reconnected; events may have been missed"),
+            Ok(None) => tracing::warn!(
+                "event listener reconnected; live wake-ups may have been missed (streams catch up from the table)"
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "event listener failed");
                 if matches!(e, sqlx::Error::PoolClosed) {
@@ -215,7 +227,9 @@ impl PgStore {
             .listen(&format!("{EVENTS_CHANNEL}{schema}"))
             .await
             .map_err(backend)?;
-        tokio::spawn(listen(listener, events.clone()));
+        let (notified, to_sequence) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(listen(listener, notified));
+        tokio::spawn(events::sequencer(pool.clone(), to_sequence, events.clone()));
         Ok(Self {
             pool,
             clock,
@@ -252,6 +266,72 @@ impl PgStore {
         use switchboard_domain::routing::RandomSource;
         let mut seeds = self.seeds.lock().unwrap_or_else(|e| e.into_inner());
         SplitMix(seeds.below(usize::MAX) as u64)
+    }
+}
+
+#[async_trait]
+impl Outbox for PgStore {
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxEntry>> {
+        outbox::claim(&self.pool, self.now(), limit, lease).await
+    }
+
+    async fn complete_outbox(&self, id: i64, attempt: u32, outcome: OutboxOutcome) -> Result<bool> {
+        outbox::complete(&self.pool, self.now(), id, attempt, outcome).await
+    }
+
+    async fn list_outbox(
+        &self,
+        account: AccountId,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>> {
+        let mut c = self.pool.acquire().await?;
+        outbox::list(&mut c, account, state, limit).await
+    }
+
+    async fn retry_outbox(&self, account: AccountId, id: i64) -> Result<OutboxEntry> {
+        transaction!(self, |c, now| outbox::retry(c, now, account, id).await)
+    }
+
+    async fn count_outbox(&self, state: OutboxState) -> Result<u64> {
+        outbox::count(&self.pool, state).await
+    }
+
+    async fn set_message_external_id(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        external_id: String,
+    ) -> Result<bool> {
+        transaction!(self, |c, _now| {
+            outbox::set_external_id(c, account, message, &external_id).await
+        })
+    }
+}
+
+#[async_trait]
+impl EventLog for PgStore {
+    async fn events_since(
+        &self,
+        account: AccountId,
+        after: i64,
+        limit: u32,
+    ) -> Result<EventsSince> {
+        let mut c = self.pool.acquire().await?;
+        events::since(&mut c, account, after, limit).await
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64> {
+        let mut c = self.pool.acquire().await?;
+        events::latest(&mut c).await
+    }
+
+    async fn purge_events(&self, retention: std::time::Duration) -> Result<u64> {
+        transaction!(self, |c, now| events::purge(c, now, retention).await)
     }
 }
 

@@ -12,7 +12,9 @@ use crate::Result;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_channels.sql"),
-    include_str!("../../migrations/postgres/0003_routing_version.sql"),
+    include_str!("../../migrations/postgres/0003_outbox.sql"),
+    include_str!("../../migrations/postgres/0004_events.sql"),
+    include_str!("../../migrations/postgres/0005_routing_version.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).

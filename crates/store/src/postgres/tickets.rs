@@ -6,11 +6,12 @@
 //! [`create`] takes it itself, only for a ticket that will be routed, so
 //! unrouted creates stay parallel.
 //!
-//! Live events: every history line is also published as a [`TicketEvent`]
+//! Events: every history line is also a [`TicketEvent`], stored in the
+//! `events` table (numbered after commit by `super::events`) and published
 //! (`pg_notify` on `switchboard_events`, through `super::publish`) inside
-//! the writing transaction, so listeners on every node get it only once the
-//! change commits, and never for a rolled-back or retried attempt. One event
-//! per history line, exactly as the SQLite writer publishes them.
+//! the writing transaction, so listeners on every node hear of it only once
+//! the change commits, and never for a rolled-back or retried attempt. One
+//! event per history line, exactly as the SQLite writer records them.
 
 use jiff::Timestamp;
 use sqlx::PgConnection;
@@ -51,7 +52,11 @@ pub(super) async fn record(
     .bind(serde_json::to_string(event).map_err(backend)?)
     .execute(&mut *c)
     .await?;
-    publish(c, &TicketEvent::new(account, ticket, at, actor, event)).await
+    // Durable in this transaction (numbered after commit, see `events`);
+    // the notification is only the wake-up.
+    let event = TicketEvent::new(account, ticket, at, actor, event);
+    super::events::append(c, &event).await?;
+    publish(c, &event).await
 }
 
 /// The contact with this e-mail, else with this phone.
@@ -617,8 +622,41 @@ pub async fn add_message(
     if let Some(user) = added.assigned {
         assigned(c, account, user, now).await?;
     }
+    if m.kind == MessageKind::Reply {
+        enqueue_delivery(c, now, account, &t, message.id).await?;
+    }
     save(c, now, account, &t).await?;
     Ok((message, t))
+}
+
+/// Writes the reply's `deliver_reply` outbox row when the ticket's channel
+/// sends replies out: in this transaction, so a committed reply is always
+/// sent eventually, even if the node dies right after the commit.
+async fn enqueue_delivery(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    message: MessageId,
+) -> Result<()> {
+    let Some(channel) = t.channel_id else {
+        return Ok(());
+    };
+    let kind: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1 AND account_id = $2")
+            .bind(channel.0)
+            .bind(account.0)
+            .fetch_optional(&mut *c)
+            .await?;
+    let kind: Option<ChannelKind> = kind.and_then(|k| k.parse().ok());
+    if kind.is_some_and(outbox::delivers_replies) {
+        let topic = outbox::OutboxTopic::DeliverReply {
+            ticket_id: t.id,
+            message_id: message,
+        };
+        super::outbox::enqueue(c, now, account, &topic).await?;
+    }
+    Ok(())
 }
 
 /// A ticket's conversation, oldest first.

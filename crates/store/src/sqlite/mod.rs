@@ -7,13 +7,17 @@
 //! - [`tickets`]: tickets, messages and history;
 //! - [`channels`]: external ids, channels by key, attachments;
 //! - [`routing`]: routing decisions applied, the waiting queue, the scheduler;
-//! - [`routing_state`]: each account's routing state, kept on the writer thread.
+//! - [`routing_state`]: each account's routing state, kept on the writer thread;
+//! - [`outbox`]: the transactional outbox (claims, outcomes, manual retries);
+//! - [`events`]: the durable event sequence (Last-Event-ID) and its retention.
 //!
 //! Reads run on a small pool of read-only connections on tokio's blocking
 //! threads; in WAL mode they never wait for the writer.
 
 mod channels;
 mod directory;
+mod events;
+mod outbox;
 mod routing;
 mod routing_state;
 mod rows;
@@ -35,8 +39,9 @@ use switchboard_domain::{
 };
 
 use crate::{
-    AvailabilityChange, AvailabilityState, Created, Idempotency, NewMessage, Page, Result,
-    RoutingRecord, Store, StoreError, TicketQuery, TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, EventLog, EventsSince, Idempotency, NewMessage,
+    Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, RoutingRecord, Store,
+    StoreError, TicketQuery, TokenInfo,
 };
 pub use writer::MAX_BATCH;
 
@@ -246,6 +251,74 @@ impl SqliteStore {
         })
         .await
         .map_err(backend)?
+    }
+}
+
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> Result<Vec<OutboxEntry>> {
+        self.write(move |c, now| outbox::claim(c, now, limit, lease))
+            .await
+    }
+
+    async fn complete_outbox(&self, id: i64, attempt: u32, outcome: OutboxOutcome) -> Result<bool> {
+        self.write(move |c, now| outbox::complete(c, now, id, attempt, outcome))
+            .await
+    }
+
+    async fn list_outbox(
+        &self,
+        account: AccountId,
+        state: Option<OutboxState>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>> {
+        self.read(move |c| outbox::list(c, account, state, limit))
+            .await
+    }
+
+    async fn retry_outbox(&self, account: AccountId, id: i64) -> Result<OutboxEntry> {
+        self.write(move |c, now| outbox::retry(c, now, account, id))
+            .await
+    }
+
+    async fn count_outbox(&self, state: OutboxState) -> Result<u64> {
+        self.read(move |c| outbox::count(c, state)).await
+    }
+
+    async fn set_message_external_id(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        external_id: String,
+    ) -> Result<bool> {
+        self.write(move |c, _| outbox::set_external_id(c, account, message, &external_id))
+            .await
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn events_since(
+        &self,
+        account: AccountId,
+        after: i64,
+        limit: u32,
+    ) -> Result<EventsSince> {
+        self.read(move |c| events::since(c, account, after, limit))
+            .await
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64> {
+        self.read(events::latest).await
+    }
+
+    async fn purge_events(&self, retention: std::time::Duration) -> Result<u64> {
+        self.write(move |c, now| events::purge(c, now, retention))
+            .await
     }
 }
 

@@ -12,6 +12,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_routing.sql"),
     include_str!("../../migrations/sqlite/0003_notifications.sql"),
     include_str!("../../migrations/sqlite/0004_channels.sql"),
+    include_str!("../../migrations/sqlite/0005_outbox.sql"),
+    include_str!("../../migrations/sqlite/0006_events.sql"),
 ];
 
 /// Brings the database up to the latest version.

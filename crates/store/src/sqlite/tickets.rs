@@ -30,8 +30,12 @@ pub(super) fn record(
         serde_json::to_string(&actor).map_err(super::backend)?,
         serde_json::to_string(event).map_err(super::backend)?,
     ])?;
-    // Published by the writer once the batch commits (never if it rolls back).
-    super::writer::publish(crate::TicketEvent::new(account, ticket, at, actor, event));
+    // Durable (the events table, for Last-Event-ID) in this transaction, and
+    // published by the writer once the batch commits (never if it rolls
+    // back) as a wake-up for live streams.
+    let event = crate::TicketEvent::new(account, ticket, at, actor, event);
+    super::events::append(c, &event)?;
+    super::writer::publish(event);
     Ok(())
 }
 
@@ -472,8 +476,38 @@ pub fn add_message(
     if let Some(user) = added.assigned {
         assigned(c, account, user, now)?;
     }
+    if m.kind == MessageKind::Reply {
+        enqueue_delivery(c, now, account, &t, message.id)?;
+    }
     save(c, now, account, &t)?;
     Ok((message, t))
+}
+
+/// Writes the reply's `deliver_reply` outbox row when the ticket's channel
+/// sends replies out: in this transaction, so a committed reply is always
+/// sent eventually, even if the process dies right after the commit.
+fn enqueue_delivery(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    message: MessageId,
+) -> Result<()> {
+    let Some(channel) = t.channel_id else {
+        return Ok(());
+    };
+    let kind: Option<ChannelKind> = c
+        .prepare_cached("SELECT kind FROM channels WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![channel.0, account.0], |r| rows::parsed(r, 0))
+        .optional()?;
+    if kind.is_some_and(outbox::delivers_replies) {
+        let topic = outbox::OutboxTopic::DeliverReply {
+            ticket_id: t.id,
+            message_id: message,
+        };
+        super::outbox::enqueue(c, now, account, &topic)?;
+    }
+    Ok(())
 }
 
 pub fn messages(c: &Connection, account: AccountId, id: TicketId) -> Result<Vec<Message>> {
