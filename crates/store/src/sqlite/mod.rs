@@ -2,6 +2,7 @@
 //!
 //! - [`writer`]: the one writer thread and its group commit;
 //! - [`schema`]: versioned migrations;
+//! - [`checkpoint`]: WAL checkpoints on a thread of their own;
 //! - [`rows`]: column lists and row mapping;
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
@@ -15,6 +16,7 @@
 //! threads; in WAL mode they never wait for the writer.
 
 mod channels;
+mod checkpoint;
 mod directory;
 mod events;
 mod outbox;
@@ -65,6 +67,8 @@ const STATEMENT_CACHE: usize = 128;
 /// reference commits queued writes and stops the writer thread.
 pub struct SqliteStore {
     writer: writer::Writer,
+    /// Checkpoints the WAL off the writer thread.
+    checkpointer: checkpoint::Checkpointer,
     readers: Arc<Readers>,
     clock: Arc<dyn Clock>,
     /// Ticket events, sent by the writer after each commit.
@@ -170,20 +174,24 @@ impl SqliteStore {
         // to a temporary file past 64 KiB, and a batch's pwrites to that
         // file took a third of the writer's time (perf). A 64 MiB page
         // cache keeps the hot B-tree pages of a busy batch in memory.
+        // Checkpoints run on a thread of their own (`checkpoint`).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -65536;",
+             PRAGMA cache_size = -65536;
+             PRAGMA wal_autocheckpoint = 0;",
         )
         .map_err(backend)?;
         configure(&conn)?;
         schema::migrate(&mut conn)?;
         let (events, _) = tokio::sync::broadcast::channel(crate::EVENT_BUFFER);
         let writer = writer::Writer::spawn(conn, events.clone()).map_err(backend)?;
+        let checkpointer = checkpoint::Checkpointer::spawn(path).map_err(backend)?;
         Ok(Self {
             writer,
+            checkpointer,
             readers: Arc::new(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
@@ -221,6 +229,7 @@ impl SqliteStore {
     /// [`StoreError::ShuttingDown`]. Dropping the store does the same.
     pub fn close(&self) {
         self.writer.close();
+        self.checkpointer.close();
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T>
