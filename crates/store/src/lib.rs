@@ -66,6 +66,19 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// A manual retry of an outbox row that has not failed.
+    pub fn not_retryable(state: switchboard_domain::outbox::OutboxState) -> Self {
+        StoreError::Conflict {
+            field: "state",
+            message: format!(
+                "only a failed row can be retried; this one is {}",
+                state.as_str()
+            ),
+        }
+    }
+}
+
 /// A page of a list, newest first. `next_cursor` is passed back to get the
 /// following page and is `None` on the last one.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]

@@ -452,3 +452,37 @@ mod tests {
         assert!(nine_to_five_weekdays().validate().is_ok());
     }
 }
+
+/// What follows a change of a user's availability (settings changed, or a
+/// scheduled transition came due).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// When to look again (the availability job), if it can change.
+    pub next_check: Option<Timestamp>,
+    /// The user is available: waiting tickets may go to them now.
+    pub drain_queue: bool,
+    /// The user just became away: their unanswered tickets go back through
+    /// routing where the rule asks for it.
+    pub rebalance: bool,
+}
+
+impl Transition {
+    /// The transition from `was_available` to `now`. Only the change to
+    /// away rebalances, not every later re-check while away.
+    pub fn new(was_available: bool, now: Availability) -> Self {
+        Self {
+            next_check: now.until(),
+            drain_queue: now.is_available(),
+            rebalance: was_available && !now.is_available(),
+        }
+    }
+}
+
+impl AvailabilitySettings {
+    /// Whether the user was available just before `at` (the instant a
+    /// scheduled transition comes due).
+    pub fn available_just_before(&self, tz: &TimeZone, at: Timestamp) -> bool {
+        self.at(tz, at - jiff::SignedDuration::from_millis(1))
+            .is_available()
+    }
+}

@@ -215,13 +215,7 @@ pub(super) async fn retry(
     let row = entry(&row)?
         .map_err(|(_, why)| StoreError::Backend(format!("unreadable outbox row: {why}").into()))?;
     if changed == 0 {
-        return Err(StoreError::Conflict {
-            field: "state",
-            message: format!(
-                "only a failed row can be retried; this one is {}",
-                row.state.as_str()
-            ),
-        });
+        return Err(StoreError::not_retryable(row.state));
     }
     Ok(row)
 }

@@ -18,7 +18,7 @@
 //! the jobs of an account are only written under its lock, which is what
 //! keeps them exact without row locks or SERIALIZABLE.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use sqlx::{Connection, PgConnection};
 use switchboard_domain::{jobs, routing::*, ticket::OwnerReason, *};
 
@@ -481,19 +481,16 @@ pub async fn availability_changed(
 ) -> Result<Availability> {
     let (settings, tz) = availability_settings(c, account, user).await?;
     let availability = settings.at(&tz.zone(), now);
-    match availability.until() {
+    let next = Transition::new(was_available, availability);
+    match next.next_check {
         Some(at) => schedule(c, account, JobKind::Availability, user.0, at).await?,
         None => unschedule(c, account, JobKind::Availability, user.0).await?,
     }
-    match (was_available, availability.is_available()) {
-        (_, true) => {
-            drain_waiting(c, now, account, 0, rng).await?;
-        }
-        // Only the change to away rebalances, not every later re-check.
-        (true, false) => {
-            rebalance_away(c, now, account, user, rng).await?;
-        }
-        (false, false) => {}
+    if next.drain_queue {
+        drain_waiting(c, now, account, 0, rng).await?;
+    }
+    if next.rebalance {
+        rebalance_away(c, now, account, user, rng).await?;
     }
     Ok(availability)
 }
@@ -601,10 +598,7 @@ pub async fn run_one_due_job(
         JobKind::Availability => {
             let user = UserId(job.subject);
             let (settings, tz) = availability_settings(c, account, user).await?;
-            // What it was just before this transition.
-            let was = settings
-                .at(&tz.zone(), now - SignedDuration::from_millis(1))
-                .is_available();
+            let was = settings.available_just_before(&tz.zone(), now);
             availability_changed(c, now, account, user, was, rng).await?;
         }
         JobKind::Relax => {

@@ -177,13 +177,7 @@ pub(super) fn retry(
         .execute(params![rows::ms(now), id, account.0])?;
     let row = get(c, account, id)?;
     if changed == 0 {
-        return Err(StoreError::Conflict {
-            field: "state",
-            message: format!(
-                "only a failed row can be retried; this one is {}",
-                row.state.as_str()
-            ),
-        });
+        return Err(StoreError::not_retryable(row.state));
     }
     Ok(row)
 }

@@ -6,7 +6,7 @@
 //! routed "at once" are routed one after the other, each seeing the other's
 //! load.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_domain::{jobs, routing::*, ticket::OwnerReason, *};
 
@@ -338,19 +338,16 @@ pub fn availability_changed(
 ) -> Result<Availability> {
     let (settings, tz) = availability_settings(c, account, user)?;
     let availability = settings.at(&tz.zone(), now);
-    match availability.until() {
+    let next = Transition::new(was_available, availability);
+    match next.next_check {
         Some(at) => schedule(c, account, JobKind::Availability, user.0, at)?,
         None => unschedule(c, account, JobKind::Availability, user.0)?,
     }
-    match (was_available, availability.is_available()) {
-        (_, true) => {
-            drain_waiting(c, now, account, 0, rng)?;
-        }
-        // Only the change to away rebalances, not every later re-check.
-        (true, false) => {
-            rebalance_away(c, now, account, user, rng)?;
-        }
-        (false, false) => {}
+    if next.drain_queue {
+        drain_waiting(c, now, account, 0, rng)?;
+    }
+    if next.rebalance {
+        rebalance_away(c, now, account, user, rng)?;
     }
     Ok(availability)
 }
@@ -378,10 +375,7 @@ pub fn run_due_jobs(
             JobKind::Availability => {
                 let user = UserId(*subject);
                 let (settings, tz) = availability_settings(c, account, user)?;
-                // What it was just before this transition.
-                let was = settings
-                    .at(&tz.zone(), now - SignedDuration::from_millis(1))
-                    .is_available();
+                let was = settings.available_just_before(&tz.zone(), now);
                 availability_changed(c, now, account, user, was, rng)?;
             }
             JobKind::Relax => {
