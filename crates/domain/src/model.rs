@@ -540,6 +540,16 @@ pub struct HistoryEntry {
     pub event: HistoryEvent,
 }
 
+wire_enum!(
+    /// What a user is told about.
+    NotificationKind {
+        /// A ticket was given to them (by routing or by someone else).
+        Assigned = "assigned",
+        /// Contact-owner routing gave it to them although they are away.
+        AssignedWhileAway = "assigned_while_away",
+    }
+);
+
 /// Something a user is told about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Notification {
@@ -547,9 +557,8 @@ pub struct Notification {
     pub id: i64,
     /// The ticket it is about.
     pub ticket_id: TicketId,
-    /// `assigned` (a ticket was given to you by routing or by someone else)
-    /// or `assigned_while_away` (contact-owner routing gave it to you anyway).
-    pub kind: String,
+    /// What about it.
+    pub kind: NotificationKind,
     /// When.
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,

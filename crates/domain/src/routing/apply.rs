@@ -7,7 +7,7 @@
 //! notify of what.
 
 use super::{AssignTo, Decision, Outcome, RoutingRule};
-use crate::{Owner, TeamId, UserId};
+use crate::{NotificationKind, Owner, TeamId, UserId};
 use jiff::{SignedDuration, Timestamp};
 
 crate::model::wire_enum!(
@@ -21,16 +21,6 @@ crate::model::wire_enum!(
         SkillRelaxation = "skill_relaxation",
         /// Its owner became away and the rule rebalances.
         RebalanceOnAway = "rebalance_on_away",
-    }
-);
-
-crate::model::wire_enum!(
-    /// Why a user is told about a ticket routing gave them.
-    AssignedNotice {
-        /// Routing (or someone) gave them the ticket.
-        Assigned = "assigned",
-        /// Contact-owner routing gave it to them although they are away.
-        AssignedWhileAway = "assigned_while_away",
     }
 );
 
@@ -48,7 +38,7 @@ pub struct Effects {
     /// Whether the explanation is worth storing.
     pub record: bool,
     /// Whom to tell, and why.
-    pub notify: Option<(UserId, AssignedNotice)>,
+    pub notify: Option<(UserId, NotificationKind)>,
 }
 
 /// The effects of `decision`, taken for a ticket created at `created_at`
@@ -71,9 +61,9 @@ pub fn effects(
     };
     let notify = match outcome {
         Outcome::Assign { user_id, .. } if decision.notify_owner => {
-            Some((user_id, AssignedNotice::AssignedWhileAway))
+            Some((user_id, NotificationKind::AssignedWhileAway))
         }
-        Outcome::Assign { user_id, .. } => Some((user_id, AssignedNotice::Assigned)),
+        Outcome::Assign { user_id, .. } => Some((user_id, NotificationKind::Assigned)),
         _ => None,
     };
     Effects {

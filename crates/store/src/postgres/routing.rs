@@ -309,7 +309,7 @@ pub async fn route(
         .await?;
     }
     if let Some((user, notice)) = effects.notify {
-        notify(c, now, account, user, t.id, notice.as_str()).await?;
+        notify(c, now, account, user, t.id, notice).await?;
     }
     Ok(Some(outcome))
 }
@@ -321,7 +321,7 @@ pub async fn notify(
     account: AccountId,
     user: UserId,
     ticket: TicketId,
-    kind: &str,
+    kind: NotificationKind,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES ($1, $2, $3, $4, $5)",
@@ -329,7 +329,7 @@ pub async fn notify(
     .bind(account.0)
     .bind(user.0)
     .bind(ticket.0)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(rows::ms(now))
     .execute(&mut *c)
     .await?;
@@ -358,7 +358,7 @@ pub async fn notifications(
             Ok(Notification {
                 id: rows::get(r, 0)?,
                 ticket_id: TicketId(rows::get(r, 1)?),
-                kind: rows::get(r, 2)?,
+                kind: rows::parsed(r, 2)?,
                 at: rows::ts(rows::get(r, 3)?),
             })
         })

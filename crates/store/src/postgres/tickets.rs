@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use sqlx::PgConnection;
 use switchboard_domain::{
     input::*,
-    routing::{AssignedNotice, RandomSource},
+    routing::RandomSource,
     ticket::{self, OwnerReason},
     triage, *,
 };
@@ -562,7 +562,7 @@ pub async fn set_owner(
     move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual).await?;
     // Someone else gave you a ticket: you are told.
     if let Some(user) = ticket::told_of_assignment(before, to, actor) {
-        routing::notify(c, now, account, user, id, AssignedNotice::Assigned.as_str()).await?;
+        routing::notify(c, now, account, user, id, NotificationKind::Assigned).await?;
     }
     t.updated_at = now;
     save(c, now, account, &t).await?;

@@ -198,7 +198,7 @@ pub fn route(
         .execute(params![account.0, t.id.0, rows::ms(now), trigger.as_str(), serde_json::to_string(&explanation).map_err(super::backend)?])?;
     }
     if let Some((user, notice)) = effects.notify {
-        notify(c, now, account, user, t.id, notice.as_str())?;
+        notify(c, now, account, user, t.id, notice)?;
     }
     Ok(Some(outcome))
 }
@@ -210,10 +210,10 @@ pub fn notify(
     account: AccountId,
     user: UserId,
     ticket: TicketId,
-    kind: &str,
+    kind: NotificationKind,
 ) -> Result<()> {
     c.prepare_cached("INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![account.0, user.0, ticket.0, kind, rows::ms(now)])?;
+        .execute(params![account.0, user.0, ticket.0, kind.as_str(), rows::ms(now)])?;
     Ok(())
 }
 
@@ -232,7 +232,7 @@ pub fn notifications(
             Ok(Notification {
                 id: r.get(0)?,
                 ticket_id: TicketId(r.get(1)?),
-                kind: r.get(2)?,
+                kind: rows::parsed(r, 2)?,
                 at: rows::ts(r.get(3)?),
             })
         })?

@@ -4,7 +4,6 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
 use switchboard_domain::{
     input::*,
-    routing::AssignedNotice,
     ticket::{self, OwnerReason},
     triage, *,
 };
@@ -420,7 +419,7 @@ pub fn set_owner(
     move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual)?;
     // Someone else gave you a ticket: you are told.
     if let Some(user) = ticket::told_of_assignment(before, to, actor) {
-        super::routing::notify(c, now, account, user, id, AssignedNotice::Assigned.as_str())?;
+        super::routing::notify(c, now, account, user, id, NotificationKind::Assigned)?;
     }
     t.updated_at = now;
     save(c, now, account, &t)?;
