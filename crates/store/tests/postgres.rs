@@ -38,13 +38,10 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
     use jiff::SignedDuration;
     use switchboard_domain::{
         input::*,
-        routing::{ManualAvailability, ManualStatus, RoutingRule, Verdict},
+        routing::{ManualAvailability, ManualStatus, Outcome, RoutingRule, Verdict},
         *,
     };
-    use switchboard_store::{
-        AvailabilityChange, Store,
-        conformance::{new_ticket, new_user},
-    };
+    use switchboard_store::{AvailabilityChange, Store, conformance::new_user};
 
     let Some(db) = TestDatabase::create().await else {
         return;
@@ -82,18 +79,13 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
         ..Default::default()
     };
     one.update_channel(a, ch.id, patch).await.unwrap();
-    let create = |node: &'static str, store: &dyn Store| {
-        let mut input = new_ticket(node);
-        input.channel_id = Some(ch.id);
-        store.create_ticket(a, input, None, Actor::System)
-    };
 
     // One at a time, alternating: the explanation's loads are the true ones.
     let mut load: std::collections::HashMap<UserId, u32> = ids.iter().map(|u| (*u, 0)).collect();
     let mut routed = Vec::new();
     for i in 0..12 {
         clock.advance(SignedDuration::from_secs(1));
-        let t = create("alternating", nodes[i % 2]).await.unwrap().value;
+        let t = create_on(nodes[i % 2], a, ch.id, "alternating").await;
         let owner = t.owner.user_id.expect("assigned");
         let log = nodes[(i + 1) % 2].routing_log(a, t.id).await.unwrap();
         let seen: std::collections::HashMap<UserId, u32> = log[0]
@@ -104,7 +96,10 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
             .collect();
         assert_eq!(seen, load, "ticket {i} (node {}) saw the true loads", i % 2);
         let least = *load.values().min().unwrap();
-        assert_eq!(load[&owner], least, "ticket {i} went to a least loaded agent");
+        assert_eq!(
+            load[&owner], least,
+            "ticket {i} went to a least loaded agent"
+        );
         *load.get_mut(&owner).unwrap() += 1;
         routed.push(t.id);
     }
@@ -113,9 +108,12 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
     // the tickets routed before it.
     for _ in 0..10 {
         clock.advance(SignedDuration::from_secs(1));
-        let (x, y) = tokio::join!(create("concurrent", &one), create("concurrent", &two));
-        routed.push(x.unwrap().value.id);
-        routed.push(y.unwrap().value.id);
+        let (x, y) = tokio::join!(
+            create_on(nodes[0], a, ch.id, "concurrent"),
+            create_on(nodes[1], a, ch.id, "concurrent")
+        );
+        routed.push(x.id);
+        routed.push(y.id);
     }
     let mut seen_totals = Vec::new();
     let mut owners: std::collections::HashMap<UserId, u32> = Default::default();
@@ -156,7 +154,7 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
     one.update_user(a, bob.id, deactivate).await.unwrap();
     for _ in 0..4 {
         clock.advance(SignedDuration::from_secs(1));
-        let t = create("after deactivation", &two).await.unwrap().value;
+        let t = create_on(nodes[1], a, ch.id, "after deactivation").await;
         assert_ne!(t.owner.user_id, Some(bob.id));
         let log = two.routing_log(a, t.id).await.unwrap();
         let bob_verdict = log[0]
@@ -178,9 +176,25 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
         .unwrap();
     for _ in 0..3 {
         clock.advance(SignedDuration::from_secs(1));
-        let t = create("after away", &one).await.unwrap().value;
+        let t = create_on(nodes[0], a, ch.id, "after away").await;
         assert_eq!(t.owner.user_id, Some(ana.id));
     }
     assert_eq!(two.counter_drift(a).await.unwrap(), Vec::<String>::new());
     drop((one, two));
+}
+
+/// A ticket created on `store` (one node) on the routed channel `ch`.
+async fn create_on(
+    store: &dyn switchboard_store::Store,
+    a: switchboard_domain::AccountId,
+    ch: switchboard_domain::ChannelId,
+    subject: &str,
+) -> switchboard_domain::Ticket {
+    let mut input = switchboard_store::conformance::new_ticket(subject);
+    input.channel_id = Some(ch);
+    store
+        .create_ticket(a, input, None, switchboard_domain::Actor::System)
+        .await
+        .unwrap()
+        .value
 }
