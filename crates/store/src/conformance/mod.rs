@@ -86,6 +86,7 @@ macro_rules! conformance_tests {
             random_never_picks_an_ineligible_user,
             kept_state_follows_directory_changes,
             the_waiting_queue_assigns_when_an_agent_comes_back,
+            a_seat_given_drains_the_queue,
             a_long_queue_drains_past_one_batch_in_order,
             optional_skills_are_relaxed_after_the_delay,
             rebalance_on_away_moves_unreplied_tickets,

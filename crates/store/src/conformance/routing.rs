@@ -336,6 +336,36 @@ pub async fn the_waiting_queue_assigns_when_an_agent_comes_back(f: &Fixture) {
     no_drift(store, a).await;
 }
 
+/// A directory change that makes a waiting ticket assignable drains the
+/// queue in its own write, from the changed state: a seat given with
+/// `update_user` assigns the ticket at once, and later tickets too.
+pub async fn a_seat_given_drains_the_queue(f: &Fixture) {
+    let store = f.store.as_ref();
+    let (a, _) = account(store, "acme").await;
+    let mut input = new_user("Una", "una@acme.example", Role::Agent);
+    input.help_desk_seat = false;
+    let una = store.create_user(a, input).await.unwrap();
+    let ch = routed_channel(
+        store,
+        a,
+        serde_json::json!({"assign_to": "users_and_teams", "users": [una.id], "waiting_queue": true}),
+    )
+    .await;
+    // Two decisions, so the state is kept before the change.
+    let waiting = [routed(store, a, &ch).await, routed(store, a, &ch).await];
+    assert!(waiting.iter().all(|t| t.owner.user_id.is_none()));
+    let seat = UserPatch {
+        help_desk_seat: Some(true),
+        ..Default::default()
+    };
+    store.update_user(a, una.id, seat).await.unwrap();
+    for t in &waiting {
+        assert_eq!(owner_now(store, a, t.id).await, Some(una.id));
+    }
+    assert_eq!(routed(store, a, &ch).await.owner.user_id, Some(una.id));
+    no_drift(store, a).await;
+}
+
 /// A queue longer than one drain batch (64 tickets per write on both
 /// backends): the availability change routes the first batch, the
 /// `drain_waiting` jobs it leaves due now route the rest when the
