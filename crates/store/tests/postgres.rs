@@ -4,18 +4,197 @@
 
 use std::sync::Arc;
 
-use switchboard_domain::SystemClock;
-use switchboard_store::{PgStore, conformance::Fixture, postgres::testing::TestDatabase};
+use switchboard_store::{
+    PgStore,
+    conformance::{Fixture, start_clock},
+    postgres::testing::TestDatabase,
+};
 
 async fn fresh() -> Option<Fixture> {
     let db = TestDatabase::create().await?;
-    let store = PgStore::connect(&db.url, Arc::new(SystemClock))
+    let clock = start_clock();
+    let store = PgStore::connect(&db.url, clock.clone())
         .await
         .expect("connect to the test schema");
     Some(Fixture {
         store: Arc::new(store),
+        clock,
         guard: Box::new(db),
     })
 }
 
 switchboard_store::conformance_tests!(fresh());
+
+/// Two nodes on one database: two `PgStore`s on the same schema, each
+/// keeping its own routing state for the account. Tickets created on
+/// either node, one at a time and both at once, are always given to the
+/// least loaded agent as the database has it: every decision sees exactly
+/// the tickets routed before it (on any node), loads end within one of
+/// each other and the counters match a recount. A directory change on one
+/// node (a deactivation, an availability change) holds on the other from
+/// its next ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_route_from_a_stale_kept_state() {
+    use jiff::SignedDuration;
+    use switchboard_domain::{
+        input::*,
+        routing::{ManualAvailability, ManualStatus, Outcome, RoutingRule, Verdict},
+        *,
+    };
+    use switchboard_store::{AvailabilityChange, Store, conformance::new_user};
+
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let clock = start_clock();
+    let one = PgStore::connect(&db.url, clock.clone()).await.unwrap();
+    let two = PgStore::connect(&db.url, clock.clone()).await.unwrap();
+    let nodes: [&dyn Store; 2] = [&one, &two];
+
+    let admin = new_user("Admin", "admin@acme.example", Role::Agent);
+    let name = |s: &str| Name::try_from(s.to_owned()).unwrap();
+    let (account, _) = one
+        .create_account(name("acme"), admin, "h".into())
+        .await
+        .unwrap();
+    let a = account.id;
+    let mut agents = Vec::new();
+    for (i, n) in ["Ana", "Bob", "Cy"].into_iter().enumerate() {
+        let email = format!("{}@acme.example", n.to_lowercase());
+        let input = new_user(n, &email, Role::Agent);
+        agents.push(nodes[i % 2].create_user(a, input).await.unwrap());
+    }
+    let ids: Vec<UserId> = agents.iter().map(|u| u.id).collect();
+    let input = NewChannel {
+        kind: ChannelKind::Custom,
+        name: name("Custom"),
+        settings: Default::default(),
+    };
+    let ch = two.create_channel(a, input, "custom".into()).await.unwrap();
+    let rule: RoutingRule =
+        serde_json::from_value(serde_json::json!({"assign_to": "users_and_teams", "users": ids}))
+            .unwrap();
+    let patch = ChannelPatch {
+        routing: Some(Some(rule)),
+        ..Default::default()
+    };
+    one.update_channel(a, ch.id, patch).await.unwrap();
+
+    // One at a time, alternating: the explanation's loads are the true ones.
+    let mut load: std::collections::HashMap<UserId, u32> = ids.iter().map(|u| (*u, 0)).collect();
+    let mut routed = Vec::new();
+    for i in 0..12 {
+        clock.advance(SignedDuration::from_secs(1));
+        let t = create_on(nodes[i % 2], a, ch.id, "alternating").await;
+        let owner = t.owner.user_id.expect("assigned");
+        let log = nodes[(i + 1) % 2].routing_log(a, t.id).await.unwrap();
+        let seen: std::collections::HashMap<UserId, u32> = log[0]
+            .explanation
+            .candidates
+            .iter()
+            .map(|c| (c.user_id, c.load))
+            .collect();
+        assert_eq!(seen, load, "ticket {i} (node {}) saw the true loads", i % 2);
+        let least = *load.values().min().unwrap();
+        assert_eq!(
+            load[&owner], least,
+            "ticket {i} went to a least loaded agent"
+        );
+        *load.get_mut(&owner).unwrap() += 1;
+        routed.push(t.id);
+    }
+
+    // Both at once: the routing lock orders them, and each still sees all
+    // the tickets routed before it.
+    for _ in 0..10 {
+        clock.advance(SignedDuration::from_secs(1));
+        let (x, y) = tokio::join!(
+            create_on(nodes[0], a, ch.id, "concurrent"),
+            create_on(nodes[1], a, ch.id, "concurrent")
+        );
+        routed.push(x.id);
+        routed.push(y.id);
+    }
+    let mut seen_totals = Vec::new();
+    let mut owners: std::collections::HashMap<UserId, u32> = Default::default();
+    for id in &routed {
+        let log = one.routing_log(a, *id).await.unwrap();
+        let e = &log[0].explanation;
+        let total: u32 = e.candidates.iter().map(|c| c.load).sum();
+        let least = e.candidates.iter().map(|c| c.load).min().unwrap();
+        let Outcome::Assign { user_id, .. } = e.outcome else {
+            panic!("ticket {id} not assigned: {}", e.summary);
+        };
+        let chosen = e.candidates.iter().find(|c| c.user_id == user_id).unwrap();
+        assert_eq!(chosen.load, least, "ticket {id}: {}", e.summary);
+        *owners.entry(user_id).or_default() += 1;
+        seen_totals.push(total);
+    }
+    seen_totals.sort_unstable();
+    let expected: Vec<u32> = (0..routed.len() as u32).collect();
+    assert_eq!(
+        seen_totals, expected,
+        "each decision saw exactly the tickets routed before it"
+    );
+    let (lo, hi) = (
+        owners.values().min().copied().unwrap_or(0),
+        owners.values().max().copied().unwrap_or(0),
+    );
+    assert_eq!(owners.len(), 3);
+    assert!(hi - lo <= 1, "loads within one: {owners:?}");
+    assert_eq!(one.counter_drift(a).await.unwrap(), Vec::<String>::new());
+    assert_eq!(two.counter_drift(a).await.unwrap(), Vec::<String>::new());
+
+    // A deactivation on node one holds on node two's next ticket.
+    let (ana, bob, cy) = (&agents[0], &agents[1], &agents[2]);
+    let deactivate = UserPatch {
+        deactivated: Some(true),
+        ..Default::default()
+    };
+    one.update_user(a, bob.id, deactivate).await.unwrap();
+    for _ in 0..4 {
+        clock.advance(SignedDuration::from_secs(1));
+        let t = create_on(nodes[1], a, ch.id, "after deactivation").await;
+        assert_ne!(t.owner.user_id, Some(bob.id));
+        let log = two.routing_log(a, t.id).await.unwrap();
+        let bob_verdict = log[0]
+            .explanation
+            .candidates
+            .iter()
+            .find(|c| c.user_id == bob.id)
+            .map(|c| c.verdict.clone());
+        assert_eq!(bob_verdict, Some(Verdict::Deactivated));
+    }
+
+    // Cy away on node two: node one gives everything to Ana.
+    let away = ManualAvailability {
+        status: ManualStatus::Away,
+        until: None,
+    };
+    two.change_availability(a, cy.id, AvailabilityChange::Manual(Some(away)))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        clock.advance(SignedDuration::from_secs(1));
+        let t = create_on(nodes[0], a, ch.id, "after away").await;
+        assert_eq!(t.owner.user_id, Some(ana.id));
+    }
+    assert_eq!(two.counter_drift(a).await.unwrap(), Vec::<String>::new());
+    drop((one, two));
+}
+
+/// A ticket created on `store` (one node) on the routed channel `ch`.
+async fn create_on(
+    store: &dyn switchboard_store::Store,
+    a: switchboard_domain::AccountId,
+    ch: switchboard_domain::ChannelId,
+    subject: &str,
+) -> switchboard_domain::Ticket {
+    let mut input = switchboard_store::conformance::new_ticket(subject);
+    input.channel_id = Some(ch);
+    store
+        .create_ticket(a, input, None, switchboard_domain::Actor::System)
+        .await
+        .unwrap()
+        .value
+}

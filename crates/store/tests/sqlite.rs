@@ -6,14 +6,16 @@ use std::sync::Arc;
 use switchboard_domain::SystemClock;
 use switchboard_store::{
     SqliteStore, Store,
-    conformance::{Fixture, new_ticket, new_user},
+    conformance::{Fixture, new_ticket, new_user, start_clock},
 };
 
 async fn fresh() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("test.db"), Arc::new(SystemClock)).unwrap();
+    let clock = start_clock();
+    let store = SqliteStore::open(&dir.path().join("test.db"), clock.clone()).unwrap();
     Fixture {
         store: Arc::new(store),
+        clock,
         guard: Box::new(dir),
     }
 }

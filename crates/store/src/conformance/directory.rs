@@ -339,8 +339,8 @@ pub async fn channels_keep_settings_and_routing(store: &dyn Store) {
     assert_eq!(
         (rule.assign_to, rule.distribution, rule.only_available),
         (
-            routing::AssignTo::Nobody,
-            routing::Distribution::LoadBalanced,
+            switchboard_domain::routing::AssignTo::Nobody,
+            switchboard_domain::routing::Distribution::LoadBalanced,
             true
         ),
         "defaults are filled in"

@@ -111,13 +111,15 @@ async fn join_all<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
 }
 
 /// Retention deletes old events; a reader resuming from before them is
-/// told to reset, one resuming from the newest number is not.
-pub async fn purged_events_reset_resuming_readers(store: &dyn Store) {
+/// told to reset, one resuming from the newest number is not. (Moves the
+/// fixture's clock past the old event rather than sleeping.)
+pub async fn purged_events_reset_resuming_readers(f: &Fixture) {
+    let store = f.store.as_ref();
     let (a, admin) = account(store, "acme").await;
     let start = store.latest_event_seq().await.unwrap();
     ticket(store, a, &admin, "Old").await;
     let old = read_until(store, a, start, 1).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    f.clock.advance(jiff::SignedDuration::from_millis(20));
     assert!(store.purge_events(Duration::ZERO).await.unwrap() >= 1);
     let latest = store.latest_event_seq().await.unwrap();
     assert!(latest >= old[0].seq);

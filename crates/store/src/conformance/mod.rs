@@ -6,7 +6,9 @@
 //! switchboard_store::conformance_tests!(my_backend_fresh_store());
 //! ```
 //!
-//! where the expression is a future of a [`Fixture`].
+//! where the expression is a future of a [`Fixture`]. Every fixture's store
+//! reads the time from [`Fixture::clock`], stopped at [`START`] until a case
+//! moves it.
 
 use std::{any::Any, sync::Arc};
 
@@ -17,18 +19,31 @@ use crate::{Store, TicketQuery, View};
 mod directory;
 mod events;
 mod outbox;
+mod routing;
 mod tickets;
 
 pub use directory::*;
 pub use events::*;
 pub use outbox::*;
+pub use routing::*;
 pub use tickets::*;
+
+/// The instant every fixture's clock starts at: a Tuesday, 09:00 UTC.
+pub const START: &str = "2026-12-01T09:00:00Z";
+
+/// A clock stopped at [`START`], for a fixture's store.
+pub fn start_clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(START.parse().expect("a valid instant")))
+}
 
 /// A fresh, empty store and whatever must live as long as it (a temporary
 /// directory, a database to drop).
 pub struct Fixture {
     /// The store under test.
     pub store: Arc<dyn Store>,
+    /// The store's clock (from [`start_clock`]); cases move it, then call
+    /// `store.run_due_jobs()`.
+    pub clock: Arc<FixedClock>,
     /// Dropped after the test.
     pub guard: Box<dyn Any + Send>,
 }
@@ -63,9 +78,32 @@ macro_rules! conformance_tests {
             a_sent_reply_records_its_channel_id_once,
             the_event_log_numbers_every_change_in_order,
             a_resuming_reader_never_skips_a_concurrent_commit,
+        );
+        $crate::conformance_tests!(@fixture_cases $make;
             purged_events_reset_resuming_readers,
+            load_balancing_spreads_a_team_evenly,
+            round_robin_follows_the_cycle,
+            random_never_picks_an_ineligible_user,
+            kept_state_follows_directory_changes,
+            the_waiting_queue_assigns_when_an_agent_comes_back,
+            a_seat_given_drains_the_queue,
+            a_long_queue_drains_past_one_batch_in_order,
+            optional_skills_are_relaxed_after_the_delay,
+            rebalance_on_away_moves_unreplied_tickets,
+            working_hours_starting_later_drain_the_queue,
+            loads_forget_tickets_assigned_over_30_days_ago,
         );
     };
+    (@fixture_cases $make:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            // Cases that move the clock take the whole fixture.
+            let fixture: Option<$crate::conformance::Fixture> = $make.await.into();
+            let Some(fixture) = fixture else { return };
+            $crate::conformance::$case(&fixture).await;
+            drop(fixture);
+        }
+    )*};
     (@cases $make:expr; $($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {

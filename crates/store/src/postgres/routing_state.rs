@@ -152,7 +152,14 @@ pub async fn with<R>(
             .bind(account.0)
             .fetch_one(&mut *c)
             .await?;
-        let kept = tx.as_ref().and_then(|tx| tx.kept.take(account, version));
+        // Not the kept copy if this transaction already changed what it
+        // mirrors (with no working copy to follow the change, or after an
+        // `invalidate`): the version is only bumped at commit, so the copy
+        // kept at `version` predates those writes. A load sees them.
+        let kept = tx
+            .as_ref()
+            .filter(|tx| !tx.lock().changed.contains(&account))
+            .and_then(|tx| tx.kept.take(account, version));
         let mut state = match kept {
             Some(state) => state,
             None => load(c, account).await?,

@@ -629,7 +629,11 @@ impl Store for SqliteStore {
                 .write_routed(|c, now, rng| routing::run_due_jobs(c, now, JOBS_PER_WRITE, rng))
                 .await?;
             ran += n;
-            if n < JOBS_PER_WRITE || ran >= MAX_JOBS_PER_TICK {
+            // Stop only when a write found nothing due: a job may leave
+            // another due now (a drain of the waiting queue goes on in a
+            // `drain_waiting` job), which runs in this call, as on
+            // PostgreSQL, not a tick later.
+            if n == 0 || ran >= MAX_JOBS_PER_TICK {
                 return Ok(ran);
             }
         }
