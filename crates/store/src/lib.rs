@@ -547,6 +547,14 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         user: UserId,
         change: AvailabilityChange,
     ) -> Result<AvailabilityState>;
+    /// Whom to ring for a call on ticket `id`, best first: its owner while
+    /// they can still be reached, then (for contact-owner rules) the
+    /// contact's owner, then everyone the channel's rule could route it to,
+    /// by the routing engine's own checks and in its distribution's order
+    /// ([`switchboard_domain::routing::ranked_eligible`]), from the kept
+    /// routing state. Empty without a rule, or for a rule that assigns
+    /// nobody. Writes nothing.
+    async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>>;
     /// Runs the scheduler's due jobs (availability transitions, skill
     /// relaxation, load expiry); returns how many ran.
     async fn run_due_jobs(&self) -> Result<usize>;

@@ -729,6 +729,14 @@ impl Store for PgStore {
         self.events.subscribe()
     }
 
+    async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>> {
+        // Under the account's routing lock the kept state is exact.
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            routing::ring_order(c, now, account, id).await
+        })
+    }
+
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {
         let now = self.now();
         let mut c = self.pool.acquire().await?;

@@ -677,6 +677,12 @@ impl Store for SqliteStore {
         self.events.subscribe()
     }
 
+    async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>> {
+        // The routing state lives on the writer thread: read it there.
+        self.write(move |c, now| routing::ring_order(c, now, account, id))
+            .await
+    }
+
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {
         let now = crate::stored_time(self.clock.now());
         self.read(move |c| routing::counter_drift(c, now, account))
