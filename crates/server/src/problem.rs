@@ -200,7 +200,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what.into()),
-            StoreError::Conflict { field, message } => Self::Conflict {
+            // A duplicate delivery (`ConflictKind::Duplicate`) answers like
+            // any clash: 409 naming the field (`external_id`). Channels
+            // catch it before it gets here.
+            StoreError::Conflict { field, message, .. } => Self::Conflict {
                 field: field.into(),
                 detail: message,
             },
@@ -253,5 +256,29 @@ impl From<BytesRejection> for ApiError {
                 detail: e.body_text(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+    use switchboard_store::ConflictKind;
+
+    use super::*;
+
+    #[test]
+    fn a_duplicate_delivery_is_a_409_naming_external_id() {
+        let e = StoreError::Conflict {
+            field: "external_id",
+            message: "a message with this external id exists".into(),
+            kind: ConflictKind::Duplicate,
+        };
+        assert!(e.is_duplicate());
+        let api = ApiError::from(e);
+        assert!(
+            matches!(&api, ApiError::Conflict { field, .. } if field == "external_id"),
+            "{api:?}"
+        );
+        assert_eq!(api.into_response().status(), StatusCode::CONFLICT);
     }
 }

@@ -54,6 +54,9 @@ pub enum StoreError {
         field: &'static str,
         /// What clashes.
         message: String,
+        /// Whether it is a value another record holds or the same delivery
+        /// again: callers tell them apart by this, not by `field`.
+        kind: ConflictKind,
     },
     /// The change breaks a domain rule or names a record that does not exist.
     #[error(transparent)]
@@ -603,6 +606,33 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         user: UserId,
         limit: u32,
     ) -> Result<Vec<switchboard_domain::Notification>>;
+}
+
+/// What a [`StoreError::Conflict`] clashes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// A value another record already holds (a name, an e-mail address, an
+    /// idempotency key used for another request, ...).
+    Taken,
+    /// The same delivery again: a message with this provider id
+    /// (`messages.external_id`: a Message-ID, a wamid, a CallSid) is
+    /// already stored, so the message was received before. Channels treat
+    /// it as done; the API still answers 409 naming the field.
+    Duplicate,
+}
+
+impl StoreError {
+    /// Whether this is a [`ConflictKind::Duplicate`] conflict: the message
+    /// was already stored.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict {
+                kind: ConflictKind::Duplicate,
+                ..
+            }
+        )
+    }
 }
 
 /// Builds a page from up to `limit + 1` rows fetched newest first: the extra

@@ -77,6 +77,7 @@ pub async fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Copied> {
         return Err(StoreError::Conflict {
             field: "to",
             message: "the target database already holds accounts; migrate into an empty one".into(),
+            kind: crate::ConflictKind::Taken,
         });
     }
     let mut copied = Vec::new();

@@ -37,7 +37,7 @@ use switchboard_channels::{
 use switchboard_domain::{
     AccountId, Actor, Channel, ChannelKind, MessageKind, Name, TicketId, UserId, input::ContactRef,
 };
-use switchboard_store::{NewAttachment, NewMessage, StoreError, TicketQuery, View};
+use switchboard_store::{NewAttachment, NewMessage, TicketQuery, View};
 
 use crate::{
     AppState,
@@ -297,11 +297,9 @@ async fn record_status(
         external_id: Some(format!("whatsapp-failed:{}", status.id)),
     };
     match state.store.add_message(account, ticket, note).await {
-        Ok(_)
-        | Err(StoreError::Conflict {
-            field: "external_id",
-            ..
-        }) => Ok(()),
+        Ok(_) => Ok(()),
+        // Redelivered: the note is already there.
+        Err(e) if e.is_duplicate() => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -305,6 +305,7 @@ pub async fn update_user(
                 field: "role",
                 message: "the account's last active super admin cannot be demoted or deactivated"
                     .into(),
+                kind: crate::ConflictKind::Taken,
             });
         }
     }
@@ -597,6 +598,7 @@ async fn set_visitor_tokens(
                 return Err(StoreError::Conflict {
                     field: "visitor_tokens",
                     message: format!("visitor token {token:?} already identifies contact {owner}"),
+                    kind: crate::ConflictKind::Taken,
                 });
             }
         }

@@ -89,6 +89,19 @@ pub(crate) fn sqlstate(e: &StoreError) -> Option<String> {
     db.code().map(|c| c.into_owned())
 }
 
+/// Like [`unique`], for a message's provider id: a clash there is the same
+/// delivery stored again ([`crate::ConflictKind::Duplicate`]).
+pub(crate) fn duplicate(e: sqlx::Error, field: &'static str, message: &str) -> StoreError {
+    match unique(e, field, message) {
+        StoreError::Conflict { field, message, .. } => StoreError::Conflict {
+            field,
+            message,
+            kind: crate::ConflictKind::Duplicate,
+        },
+        other => other,
+    }
+}
+
 /// Maps a uniqueness violation (23505) to a [`StoreError::Conflict`] on
 /// `field`, and any other error to a backend error.
 pub(crate) fn unique(e: sqlx::Error, field: &'static str, message: &str) -> StoreError {
@@ -97,6 +110,7 @@ pub(crate) fn unique(e: sqlx::Error, field: &'static str, message: &str) -> Stor
         Some("23505") => StoreError::Conflict {
             field,
             message: message.to_owned(),
+            kind: crate::ConflictKind::Taken,
         },
         _ => e,
     }

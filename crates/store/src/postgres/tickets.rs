@@ -132,6 +132,7 @@ async fn resolve_contact(
             .ok_or_else(|| StoreError::Conflict {
                 field: "contact",
                 message: "a contact with this email or phone was just created".into(),
+                kind: crate::ConflictKind::Taken,
             }),
     }
 }
@@ -174,6 +175,7 @@ pub async fn create(
                 return Err(StoreError::Conflict {
                     field: "Idempotency-Key",
                     message: "this key was used with a different request".into(),
+                    kind: crate::ConflictKind::Taken,
                 });
             }
             return Ok(Created {
@@ -601,7 +603,7 @@ pub async fn add_message(
     .fetch_one(&mut *c)
     .await
     // The only unique index on messages: a delivery seen before.
-    .map_err(|e| super::unique(e, "external_id", "a message with this external id exists"))?;
+    .map_err(|e| super::duplicate(e, "external_id", "a message with this external id exists"))?;
     let message = Message {
         id: MessageId(message_id),
         ticket_id: id,

@@ -248,6 +248,7 @@ pub fn update_user(
                 field: "role",
                 message: "the account's last active super admin cannot be demoted or deactivated"
                     .into(),
+                kind: crate::ConflictKind::Taken,
             });
         }
     }
@@ -493,6 +494,7 @@ fn set_visitor_tokens(
                 return Err(StoreError::Conflict {
                     field: "visitor_tokens",
                     message: format!("visitor token {token:?} already identifies contact {owner}"),
+                    kind: crate::ConflictKind::Taken,
                 });
             }
         }

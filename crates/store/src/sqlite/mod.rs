@@ -144,6 +144,19 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Like [`unique`], for a message's provider id: a clash there is the same
+/// delivery stored again ([`crate::ConflictKind::Duplicate`]).
+pub(crate) fn duplicate(e: rusqlite::Error, field: &'static str, message: &str) -> StoreError {
+    match unique(e, field, message) {
+        StoreError::Conflict { field, message, .. } => StoreError::Conflict {
+            field,
+            message,
+            kind: crate::ConflictKind::Duplicate,
+        },
+        other => other,
+    }
+}
+
 /// Maps a uniqueness violation to a [`StoreError::Conflict`] on `field`, and
 /// any other error to a backend error.
 pub(crate) fn unique(e: rusqlite::Error, field: &'static str, message: &str) -> StoreError {
@@ -151,6 +164,7 @@ pub(crate) fn unique(e: rusqlite::Error, field: &'static str, message: &str) -> 
         Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict {
             field,
             message: message.to_owned(),
+            kind: crate::ConflictKind::Taken,
         },
         _ => backend(e),
     }

@@ -183,6 +183,7 @@ pub(super) fn retry(
                 "only a failed row can be retried; this one is {}",
                 row.state.as_str()
             ),
+            kind: crate::ConflictKind::Taken,
         });
     }
     Ok(row)

@@ -95,6 +95,7 @@ pub fn create(
                 return Err(StoreError::Conflict {
                     field: "Idempotency-Key",
                     message: "this key was used with a different request".into(),
+                    kind: crate::ConflictKind::Taken,
                 });
             }
             return Ok(Created {
@@ -454,7 +455,7 @@ pub fn add_message(
     ])
     .map_err(|e| {
         // The only unique index on messages: a delivery seen before.
-        super::unique(e, "external_id", "a message with this external id exists")
+        super::duplicate(e, "external_id", "a message with this external id exists")
     })?;
     let message = Message {
         id: MessageId(c.last_insert_rowid()),
