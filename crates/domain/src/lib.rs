@@ -20,6 +20,7 @@
 //! - [`clock`]: the injected source of time.
 //! - [`error`]: the one error type of this crate.
 
+pub mod channel_settings;
 pub mod clock;
 pub mod error;
 pub mod ids;

@@ -511,3 +511,83 @@ fn the_first_missing_skill_in_rule_order_is_reported() {
     assert_eq!(d.explanation.required_skills, ["Billing"]);
     assert_eq!(d.explanation.candidates[0].verdict, Verdict::Eligible);
 }
+
+#[test]
+fn ranked_eligible_keeps_the_checks_and_ranks_like_the_distribution() {
+    let at = |s: &str| Some(s.parse::<Timestamp>().unwrap());
+    let mut busy = candidate(1);
+    busy.load.email_other = 4;
+    let mut full = candidate(2);
+    full.capacity.email_other = Some(1);
+    full.open.email_other = 1;
+    let mut no_french = candidate(3);
+    no_french.skills = SkillMask::default();
+    let mut waited = candidate(4);
+    waited.skills = SkillMask(0b1);
+    waited.load.email_other = 1;
+    waited.last_assigned_at = at("2026-01-01T08:00:00Z");
+    let mut recent = candidate(5);
+    recent.skills = SkillMask(0b1);
+    recent.load.email_other = 1;
+    recent.last_assigned_at = at("2026-01-01T09:00:00Z");
+    recent.rr_last_cycle = 0;
+    let mut away = candidate(6);
+    away.availability = Availability::Away {
+        reason: AwayReason::Manual,
+        until: None,
+    };
+    busy.skills = SkillMask(0b1);
+    full.skills = SkillMask(0b1);
+    away.skills = SkillMask(0b1);
+    let mut served = waited.clone();
+    served.user_id = UserId(7);
+    served.rr_last_cycle = 3;
+    served.last_assigned_at = None;
+    let snapshot = Snapshot {
+        candidates: vec![busy, full, no_french, waited, recent, away, served],
+        rr_cycle: 3,
+        skill_names: [(SkillId(1), "French".to_owned())].into(),
+        ..Default::default()
+    };
+    let mut r = rule(Distribution::LoadBalanced, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    r.skills = vec![SkillRule {
+        property: "language".into(),
+        equals: "fr".into(),
+        skill_id: SkillId(1),
+        optional: false,
+    }];
+    let props = json!({"language": "fr"}).as_object().cloned().unwrap();
+    let ids = |v: Vec<UserId>| v.into_iter().map(|u| u.0).collect::<Vec<_>>();
+    // Load first (7 never assigned: longest wait), capacity, skill and
+    // availability leave 2, 3 and 6 out; 8 is not a user.
+    let ranked = ranked_eligible(&r, &facts(&props), &snapshot);
+    assert_eq!(ids(ranked.clone()), vec![7, 4, 5, 1]);
+    // The head of the ranking is the pick.
+    let d = decide(&r, &facts(&props), &snapshot, &mut Rng(1));
+    assert_eq!(winner(&d), ranked.first().copied());
+    // Round robin: not served this cycle first, then the longest wait.
+    r.distribution = Distribution::RoundRobin;
+    assert_eq!(
+        ids(ranked_eligible(&r, &facts(&props), &snapshot)),
+        vec![1, 4, 5, 7]
+    );
+    // Routing to away users too lets 6 in.
+    r.only_available = false;
+    r.distribution = Distribution::LoadBalanced;
+    assert_eq!(
+        ids(ranked_eligible(&r, &facts(&props), &snapshot)),
+        vec![6, 7, 4, 5, 1]
+    );
+    // A contact-owner rule rings the owner first, then the fallback's.
+    r.assign_to = AssignTo::ContactOwner;
+    r.fallback = Some(Fallback {
+        assign_to: FallbackTo::UsersAndTeams,
+        users: vec![UserId(4), UserId(5)],
+        teams: vec![],
+    });
+    let mut f = facts(&props);
+    f.contact_owner = Some(UserId(2));
+    assert_eq!(ids(ranked_eligible(&r, &f, &snapshot)), vec![2, 4, 5]);
+    r.assign_to = AssignTo::Nobody;
+    assert!(ranked_eligible(&r, &f, &snapshot).is_empty());
+}

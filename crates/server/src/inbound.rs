@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 use switchboard_domain::{input::*, *};
-use switchboard_store::{Idempotency, NewAttachment, NewMessage, StoreError};
+use switchboard_store::{Idempotency, NewAttachment, NewMessage};
 
 use crate::{AppState, problem::ApiError};
 
@@ -122,10 +122,7 @@ pub async fn receive(
     let (message, ticket) = match store.add_message(account, ticket_id, message).await {
         Ok(done) => done,
         // Delivered twice at the same moment: the other delivery won.
-        Err(StoreError::Conflict {
-            field: "external_id",
-            ..
-        }) => {
+        Err(e) if e.is_duplicate() => {
             return Ok(duplicate(store.get_ticket(account, ticket_id).await?));
         }
         Err(e) => return Err(e.into()),

@@ -200,10 +200,14 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what.into()),
-            StoreError::Conflict { field, message } => Self::Conflict {
-                field: field.into(),
-                detail: message,
-            },
+            // A duplicate delivery answers like any clash: 409 naming the
+            // field (`external_id`). Channels catch it before it gets here.
+            StoreError::Conflict { field, message } | StoreError::Duplicate { field, message } => {
+                Self::Conflict {
+                    field: field.into(),
+                    detail: message,
+                }
+            }
             StoreError::Invalid(e) => e.into(),
             StoreError::ShuttingDown => Self::Unavailable,
             StoreError::Backend(e) => Self::Internal(e.to_string()),
@@ -253,5 +257,26 @@ impl From<BytesRejection> for ApiError {
                 detail: e.body_text(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+
+    #[test]
+    fn a_duplicate_delivery_is_a_409_naming_external_id() {
+        let e = StoreError::Duplicate {
+            field: "external_id",
+            message: "a message with this external id exists".into(),
+        };
+        assert!(e.is_duplicate());
+        let api = ApiError::from(e);
+        assert!(
+            matches!(&api, ApiError::Conflict { field, .. } if field == "external_id"),
+            "{api:?}"
+        );
+        assert_eq!(api.into_response().status(), StatusCode::CONFLICT);
     }
 }

@@ -7,6 +7,8 @@ mod common;
 use common::{TestApp, assert_problem, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use switchboard_domain::{Actor, MessageKind, TicketId};
+use switchboard_store::NewMessage;
 
 async fn views_show_the_right_tickets() {
     let app = spawn_app().await;
@@ -388,7 +390,60 @@ async fn bad_input_gets_a_problem_naming_the_field() {
     assert_eq!(TestApp::ids(&all).len(), 1);
 }
 
+/// A second message with a provider id already stored is a duplicate
+/// delivery, told apart by its kind (not its field name) on both backends;
+/// other clashes are not duplicates.
+async fn a_stored_external_id_again_is_a_duplicate() {
+    let app = spawn_app().await;
+    let (_, bob) = app.user("Bob", "agent", json!({})).await;
+    let id = app.ticket(&bob, "by mail").await["id"].as_i64().unwrap();
+    let account = app.store.first_account().await.unwrap().unwrap().id;
+    let message = || NewMessage {
+        kind: MessageKind::Inbound,
+        author: Actor::System,
+        body: "hello".into(),
+        external_id: Some("<dup@customer.example>".into()),
+    };
+    let ticket = TicketId(id);
+    app.store
+        .add_message(account, ticket, message())
+        .await
+        .unwrap();
+    let before = app
+        .store
+        .list_messages(account, ticket)
+        .await
+        .unwrap()
+        .len();
+    let again = app.store.add_message(account, ticket, message()).await;
+    let e = again.expect_err("stored twice");
+    assert!(e.is_duplicate(), "{e:?}");
+    assert!(e.to_string().starts_with("external_id:"), "{e}");
+    let after = app
+        .store
+        .list_messages(account, ticket)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(after, before, "nothing stored the second time");
+    // A clash on a unique name is a conflict, not a duplicate.
+    let (status, body) = app
+        .post("/api/v1/teams", &app.admin, json!({"name": "Tier 1"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let taken = app
+        .store
+        .create_team(
+            account,
+            serde_json::from_value(json!({"name": "Tier 1"})).unwrap(),
+        )
+        .await
+        .expect_err("name taken");
+    assert!(!taken.is_duplicate(), "{taken:?}");
+}
+
 on_both_backends!(
+    a_stored_external_id_again_is_a_duplicate,
     views_show_the_right_tickets,
     manual_assign_reassign_and_unassign_are_in_the_history,
     replying_to_an_unassigned_ticket_makes_the_replier_its_owner,

@@ -928,7 +928,56 @@ async fn idle_clients_and_a_shutdown_are_told_421() {
     );
 }
 
+/// E-mail settings are typed and checked when set: a bad relay is a 422
+/// naming the field, on create and on patch, and nothing is stored; the
+/// accepted shape is returned as given, secrets shown as set.
+async fn bad_email_settings_are_refused_when_set() {
+    let app = spawn_app().await;
+    let bad = app
+        .post(
+            "/api/v1/channels",
+            &app.admin,
+            json!({"kind": "email", "name": "Mail", "settings": {
+                "address": "support@acme.example",
+                "smtp_relay": {"host": "smtp.example.net", "port": 70000}}}),
+        )
+        .await;
+    assert_problem(&bad, 422, Some("settings.smtp_relay.port"));
+    let (_, list) = app.get("/api/v1/channels", &app.admin).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    let (status, ch) = app
+        .post(
+            "/api/v1/channels",
+            &app.admin,
+            json!({"kind": "email", "name": "Mail", "settings": {
+                "address": "support@acme.example",
+                "smtp_relay": {"host": "smtp.example.net", "port": 587, "tls": "starttls"},
+                "secrets": {"smtp_username": "u", "smtp_password": "p"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ch}");
+    assert_eq!(ch["settings"]["smtp_relay"]["port"], 587);
+    assert_eq!(ch["settings"]["secrets"]["smtp_password"], "(set)");
+    let patched = app
+        .patch(
+            &format!("/api/v1/channels/{}", ch["id"]),
+            &app.admin,
+            json!({"settings": {"address": "support@acme.example",
+                "smtp_relay": {"host": "smtp.example.net", "tls": "ssl"}}}),
+        )
+        .await;
+    assert_problem(&patched, 422, Some("settings.smtp_relay.tls"));
+    let (_, again) = app
+        .get(&format!("/api/v1/channels/{}", ch["id"]), &app.admin)
+        .await;
+    assert_eq!(
+        again["settings"]["smtp_relay"]["tls"], "starttls",
+        "{again}"
+    );
+}
+
 on_both_backends!(
+    bad_email_settings_are_refused_when_set,
     threads_by_header_subject_token_and_plus_address,
     a_duplicate_message_id_makes_one_message,
     agent_replies_go_out_threaded_and_the_answer_comes_back,

@@ -412,6 +412,41 @@ async fn nobody_to_ring_or_nobody_answering_means_voicemail() {
     }
 }
 
+/// The old ring list checked seat and availability only; ringing now uses
+/// the routing engine's checks, so an agent at capacity is not rung, and
+/// the legs come in the engine's order (the routed owner first).
+async fn an_agent_at_capacity_is_not_rung() {
+    let app = app_at(FRIDAY_MORNING).await;
+    let (ana, _) = app
+        .user("Ana", "agent", json!({"capacity": {"calls": 1}}))
+        .await;
+    let (ben, _) = app.user("Ben", "agent", json!({})).await;
+    let (cy, _) = app.user("Cy", "agent", json!({})).await;
+    let settings = json!({"voice_identities": {
+        ana.to_string(): "ana", ben.to_string(): "ben", cy.to_string(): "cy"}});
+    let key = channel(
+        &app,
+        settings,
+        json!({"assign_to": "users_and_teams", "users": [ana, ben, cy],
+               "distribution": "load_balanced"}),
+    )
+    .await;
+    // Nobody loaded yet: Ana (lowest id) gets the first call and rings
+    // first; the others are still eligible.
+    let (_, twiml) = twilio(&app, &key, "voice", &call("CA700"), Signed::Correctly).await;
+    assert_eq!(
+        rung(&twiml),
+        ["Client:ana", "Client:ben", "Client:cy"],
+        "{twiml}"
+    );
+    // Ana now holds one open call, her limit: the next call goes to Ben and
+    // does not ring her.
+    let (_, twiml) = twilio(&app, &key, "voice", &call("CA701"), Signed::Correctly).await;
+    assert_eq!(rung(&twiml), ["Client:ben", "Client:cy"], "{twiml}");
+    let newest = &tickets(&app).await[0];
+    assert_eq!(newest["owner"]["user_id"], ben, "{newest}");
+}
+
 /// Unassigns the newest ticket (so the callbacks' effect is visible
 /// whoever routing picked) and returns its id.
 async fn unassign_newest(app: &TestApp) -> i64 {
@@ -568,4 +603,5 @@ on_both_backends!(
     nobody_to_ring_or_nobody_answering_means_voicemail,
     whoever_answers_owns_the_call,
     the_voicemail_recording_is_attached_once,
+    an_agent_at_capacity_is_not_rung,
 );

@@ -55,6 +55,17 @@ pub enum StoreError {
         /// What clashes.
         message: String,
     },
+    /// The same delivery again: a message with this provider id
+    /// (`messages.external_id`: a Message-ID, a wamid, a CallSid) is already
+    /// stored, so the message was received before. Channels treat it as
+    /// done; the API answers 409 naming the field, like a conflict.
+    #[error("{field}: {message}")]
+    Duplicate {
+        /// The input field at fault (`external_id`).
+        field: &'static str,
+        /// What clashes.
+        message: String,
+    },
     /// The change breaks a domain rule or names a record that does not exist.
     #[error(transparent)]
     Invalid(#[from] DomainError),
@@ -560,6 +571,14 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         user: UserId,
         change: AvailabilityChange,
     ) -> Result<AvailabilityState>;
+    /// Whom to ring for a call on ticket `id`, best first: its owner while
+    /// they can still be reached, then (for contact-owner rules) the
+    /// contact's owner, then everyone the channel's rule could route it to,
+    /// by the routing engine's own checks and in its distribution's order
+    /// ([`switchboard_domain::routing::ranked_eligible`]), from the kept
+    /// routing state. Empty without a rule, or for a rule that assigns
+    /// nobody. Writes nothing.
+    async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>>;
     /// Runs the scheduler's due jobs (availability transitions, skill
     /// relaxation, load expiry); returns how many ran.
     async fn run_due_jobs(&self) -> Result<usize>;
@@ -608,6 +627,14 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         user: UserId,
         limit: u32,
     ) -> Result<Vec<switchboard_domain::Notification>>;
+}
+
+impl StoreError {
+    /// Whether this is a [`StoreError::Duplicate`]: the message was already
+    /// stored.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, StoreError::Duplicate { .. })
+    }
 }
 
 /// Builds a page from up to `limit + 1` rows fetched newest first: the extra

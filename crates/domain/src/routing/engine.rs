@@ -8,6 +8,9 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 mod pick;
+mod rank;
+
+pub use rank::{ranked_eligible, reachable};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -98,6 +101,28 @@ pub struct TicketFacts<'a> {
     pub visitor_known: bool,
     /// How long the ticket has waited (for skill relaxation).
     pub waited_seconds: u64,
+}
+
+impl<'a> TicketFacts<'a> {
+    /// The facts of ticket `t` on a channel of `kind` at `now`, with its
+    /// contact's owner and whether its visitor is known (both read only for
+    /// contact-owner rules).
+    pub fn of(
+        t: &'a crate::Ticket,
+        kind: crate::ChannelKind,
+        contact_owner: Option<UserId>,
+        visitor_known: bool,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            ticket_type: t.ticket_type,
+            properties: &t.properties,
+            contact_owner,
+            needs_visitor: matches!(kind, crate::ChannelKind::Form | crate::ChannelKind::Chat),
+            visitor_known,
+            waited_seconds: now.duration_since(t.created_at).as_secs().max(0) as u64,
+        }
+    }
 }
 
 /// A user routing may consider, as of the decision.

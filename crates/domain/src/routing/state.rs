@@ -27,8 +27,8 @@ use std::{
 use jiff::{Timestamp, tz::TimeZone};
 
 use super::{
-    Availability, AvailabilitySettings, Candidate, Capacity, RoutingRule, Snapshot, TeamInfo,
-    TypeCounts,
+    AssignTo, Availability, AvailabilitySettings, Candidate, Capacity, RoutingRule, Snapshot,
+    TeamInfo, TicketFacts, TypeCounts, ranked_eligible, reachable,
 };
 use crate::{ChannelId, ChannelKind, SkillId, TeamId, TicketType, UserId};
 
@@ -297,6 +297,43 @@ impl RoutingState {
             k.next_change = next;
         }
         f(&k.snapshot)
+    }
+
+    /// Whom to ring, in order, for a ticket of `channel` routed by `rule`
+    /// (the channel's own, as [`ChannelState::rule`]) and now owned by
+    /// `owner`: the owner first while they can still be reached
+    /// ([`reachable`]), then [`ranked_eligible`] over the channel's
+    /// snapshot (with the contact owner of `facts` among the candidates).
+    /// Nobody for a rule that assigns nobody.
+    pub fn ring_order(
+        &mut self,
+        rule: &Arc<RoutingRule>,
+        channel: ChannelId,
+        facts: &TicketFacts<'_>,
+        owner: Option<UserId>,
+        now: Timestamp,
+    ) -> Vec<UserId> {
+        if rule.assign_to == AssignTo::Nobody {
+            return Vec::new();
+        }
+        let mut order: Vec<UserId> = owner
+            .filter(|o| {
+                self.users.get_mut(o).is_some_and(|u| {
+                    let a = u.availability(now);
+                    reachable(rule, u.deactivated, u.seated, a)
+                })
+            })
+            .into_iter()
+            .collect();
+        let ranked = self.with_snapshot(rule, channel, facts.contact_owner, now, |snapshot| {
+            ranked_eligible(rule, facts, snapshot)
+        });
+        for user in ranked {
+            if !order.contains(&user) {
+                order.push(user);
+            }
+        }
+        order
     }
 
     /// Moves a user's counters for one ticket type by `open` and `load`.

@@ -19,7 +19,10 @@ use lettre::{
 };
 use serde_json::Value;
 use switchboard_channels::email;
-use switchboard_domain::{AccountId, Actor, Channel, Message, MessageKind, Name, Ticket};
+use switchboard_domain::{
+    AccountId, Actor, Channel, Message, MessageKind, Name, Ticket,
+    channel_settings::{self, SmtpTls},
+};
 use switchboard_store::Store;
 
 use super::{Deliver, Delivered, DeliveryError};
@@ -153,45 +156,23 @@ enum Security {
     Implicit,
 }
 
-/// The SMTP client for the channel's `smtp_relay` settings and secrets.
+/// The SMTP client for the channel's `smtp_relay` settings and secrets
+/// ([`channel_settings::EmailSettings`]).
 fn relay_transport(channel: &Channel) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
-    let relay = channel
-        .settings
-        .get("smtp_relay")
-        .and_then(Value::as_object)
+    // Settings stored before they were checked may still not parse.
+    let settings = channel_settings::email(&channel.settings)
+        .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
+    let relay = settings
+        .smtp_relay
+        .as_ref()
         .ok_or_else(|| DeliveryError::Permanent("the channel has no settings.smtp_relay".into()))?;
-    let host = relay
-        .get("host")
-        .and_then(Value::as_str)
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| DeliveryError::Permanent("settings.smtp_relay.host is missing".into()))?;
-    let tls = match relay
-        .get("tls")
-        .and_then(Value::as_str)
-        .unwrap_or("starttls")
-    {
-        "none" => Security::Plain,
-        "starttls" => Security::StartTls,
-        "tls" => Security::Implicit,
-        other => {
-            return Err(DeliveryError::Permanent(format!(
-                "settings.smtp_relay.tls must be none, starttls or tls, not {other:?}"
-            )));
-        }
+    let host = relay.host.as_str();
+    let tls = match relay.tls {
+        SmtpTls::None => Security::Plain,
+        SmtpTls::Starttls => Security::StartTls,
+        SmtpTls::Tls => Security::Implicit,
     };
-    let port = match relay.get("port") {
-        None | Some(Value::Null) => match tls {
-            Security::Plain => 25,
-            Security::StartTls => 587,
-            Security::Implicit => 465,
-        },
-        Some(p) => p
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| {
-                DeliveryError::Permanent(format!("settings.smtp_relay.port is not a port: {p}"))
-            })?,
-    };
+    let port = relay.port_or_default();
     let tls_error =
         |e: lettre::transport::smtp::Error| DeliveryError::Permanent(format!("relay TLS: {e}"));
     let mut builder = match tls {
@@ -210,10 +191,8 @@ fn relay_transport(channel: &Channel) -> Result<AsyncSmtpTransport<Tokio1Executo
     if let Some(domain) = channel_address(channel).and_then(email::domain_of) {
         builder = builder.hello_name(ClientId::Domain(domain.to_owned()));
     }
-    let secrets = channel.settings.get("secrets").and_then(Value::as_object);
-    let secret = |name: &str| secrets.and_then(|s| s.get(name)).and_then(Value::as_str);
-    if let (Some(user), Some(password)) = (secret("smtp_username"), secret("smtp_password")) {
-        builder = builder.credentials(Credentials::new(user.to_owned(), password.to_owned()));
+    if let (Some(user), Some(password)) = (settings.smtp_username, settings.smtp_password) {
+        builder = builder.credentials(Credentials::new(user, password));
     }
     Ok(builder.build())
 }

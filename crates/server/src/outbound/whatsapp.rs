@@ -10,9 +10,8 @@
 use std::{sync::OnceLock, time::Duration};
 
 use async_trait::async_trait;
-use serde_json::Value;
 use switchboard_channels::whatsapp;
-use switchboard_domain::{AccountId, Channel, Message, MessageKind, Ticket};
+use switchboard_domain::{AccountId, Channel, Message, MessageKind, Ticket, channel_settings};
 use switchboard_store::{Store, StoreError};
 
 use super::{Deliver, Delivered, DeliveryError};
@@ -20,21 +19,6 @@ use super::{Deliver, Delivered, DeliveryError};
 /// Sends replies through the Graph API.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WhatsappSender;
-
-/// A string under the channel's `settings.secrets`.
-pub(crate) fn secret<'a>(channel: &'a Channel, name: &str) -> Option<&'a str> {
-    channel.settings.get("secrets")?.get(name)?.as_str()
-}
-
-/// A string (or number: phone number ids are often pasted as numbers)
-/// setting, if set and not empty.
-pub(crate) fn setting(channel: &Channel, name: &str) -> Option<String> {
-    match channel.settings.get(name)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
 
 /// The HTTP client for the Graph API, shared so connections are reused.
 fn client() -> &'static reqwest::Client {
@@ -65,18 +49,22 @@ impl Deliver for WhatsappSender {
         ticket: &Ticket,
         message: &Message,
     ) -> Result<Delivered, DeliveryError> {
-        let phone_number_id = setting(channel, "phone_number_id").ok_or_else(|| {
+        // Settings stored before they were checked may still not parse.
+        let settings = channel_settings::whatsapp(&channel.settings)
+            .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
+        let phone_number_id = settings.phone_number_id.ok_or_else(|| {
             DeliveryError::Permanent("settings.phone_number_id is not set".into())
         })?;
-        let token = secret(channel, "access_token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                DeliveryError::Permanent("settings.secrets.access_token is not set".into())
-            })?;
-        let base = setting(channel, "graph_base_url")
+        let token = settings.access_token.ok_or_else(|| {
+            DeliveryError::Permanent("settings.secrets.access_token is not set".into())
+        })?;
+        let token = token.as_str();
+        let base = settings
+            .graph_base_url
             .unwrap_or_else(|| whatsapp::DEFAULT_GRAPH_BASE_URL.into());
-        let version =
-            setting(channel, "api_version").unwrap_or_else(|| whatsapp::DEFAULT_API_VERSION.into());
+        let version = settings
+            .api_version
+            .unwrap_or_else(|| whatsapp::DEFAULT_API_VERSION.into());
 
         let contact = match ticket.contact_id {
             Some(id) => Some(store.get_contact(account, id).await.map_err(store_failed)?),

@@ -331,6 +331,8 @@ pub(crate) async fn create_channel(
     Json(input): Json<NewChannel>,
 ) -> Created<Channel> {
     caller.require_admin()?;
+    // Typed settings are checked before anything is stored.
+    channel_settings::parse(input.kind, &input.settings)?;
     created(redact(
         s.store
             .create_channel(caller.0.account_id, input, auth::new_public_key())
@@ -360,6 +362,9 @@ pub(crate) async fn update_channel(
     let stored = s.store.get_channel(caller.0.account_id, id).await?;
     caller.require_admin()?;
     merge_secrets(&stored, &mut patch);
+    if let Some(settings) = &patch.settings {
+        channel_settings::parse(stored.kind, settings)?;
+    }
     if let Some(Some(rule)) = &patch.routing {
         rule.check_channel(stored.kind).map_err(ApiError::from)?;
     }

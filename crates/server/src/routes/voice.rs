@@ -7,10 +7,12 @@
 //!   `calls` ticket through [`inbound::receive`], keyed on its `CallSid`, so
 //!   a retried webhook finds the same ticket. During the channel's office
 //!   hours (none set: always open) the answer rings, in parallel, up to ten
-//!   users the channel's routing rule targets who are seated and (if the
-//!   rule wants it) available, each through the client identity or number
-//!   in `settings.voice_identities`; otherwise the caller hears the
-//!   voicemail greeting and may leave a message.
+//!   users the routing engine finds eligible for the call under the
+//!   channel's rule ([`switchboard_store::Store::ring_order`]: seated,
+//!   active, available if the rule wants it, with the skills and capacity
+//!   it needs; the routed owner first), each through the client identity
+//!   or number in `settings.voice_identities`; otherwise the caller hears
+//!   the voicemail greeting and may leave a message.
 //! - `.../answered`: each rung leg's `answered` event; the user who picked
 //!   up becomes the ticket's owner while the call is still going.
 //! - `.../dial-status`: the `<Dial>` ended. Answered: the answering user
@@ -41,9 +43,9 @@ use switchboard_channels::{
 };
 use switchboard_domain::{
     AccountId, Actor, Channel, ChannelKind, E164, MessageKind, Name, Owner, Ticket, UserId,
-    input::ContactRef, routing::AssignTo,
+    input::ContactRef,
 };
-use switchboard_store::{NewAttachment, NewMessage, StoreError};
+use switchboard_store::{NewAttachment, NewMessage};
 
 use crate::{
     AppState,
@@ -199,65 +201,26 @@ fn voice_identities(channel: &Channel) -> HashMap<UserId, DialTarget> {
         .collect()
 }
 
-/// Who to ring for `ticket`: the users the channel's rule targets (the
-/// routed owner first), seated, active, available if the rule routes only
-/// to available users, and with a voice identity; at most ten.
+/// Who to ring for `ticket`: the store's ring order (the routed owner
+/// first, then everyone the channel's rule could route the call to, by the
+/// routing engine's checks and in its distribution's order), kept to those
+/// with a voice identity; at most [`voice::MAX_PARALLEL_DIAL`].
 async fn ring_targets(
     state: &AppState,
     account: AccountId,
     channel: &Channel,
     ticket: &Ticket,
 ) -> Result<Vec<DialTarget>, ApiError> {
-    let Some(rule) = &channel.routing else {
-        return Ok(Vec::new());
-    };
-    if rule.assign_to == AssignTo::Nobody {
+    let order = state.store.ring_order(account, ticket.id).await?;
+    if order.is_empty() {
         return Ok(Vec::new());
     }
     let identities = voice_identities(channel);
-    let store = &state.store;
-    let mut candidates: Vec<UserId> = ticket.owner.user_id.into_iter().collect();
-    if rule.assign_to == AssignTo::ContactOwner
-        && let Some(contact) = ticket.contact_id
-    {
-        candidates.extend(store.get_contact(account, contact).await?.owner_user_id);
-    }
-    let (users, teams) = rule.named();
-    candidates.extend(users);
-    for team in teams {
-        match store.get_team(account, team).await {
-            Ok(team) => {
-                candidates.extend(team.members.iter().filter(|m| m.main).map(|m| m.user_id))
-            }
-            // A team deleted since the rule was saved rings nobody.
-            Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut seen = Vec::new();
-    let mut targets = Vec::new();
-    for id in candidates {
-        if targets.len() == voice::MAX_PARALLEL_DIAL || seen.contains(&id) {
-            continue;
-        }
-        seen.push(id);
-        let Some(target) = identities.get(&id) else {
-            continue;
-        };
-        let user = match store.get_user(account, id).await {
-            Ok(user) => user,
-            Err(StoreError::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if user.deactivated || !user.help_desk_seat {
-            continue;
-        }
-        if rule.only_available && !store.availability(account, id).await?.now.is_available() {
-            continue;
-        }
-        targets.push(target.clone());
-    }
-    Ok(targets)
+    Ok(order
+        .iter()
+        .filter_map(|user| identities.get(user).cloned())
+        .take(voice::MAX_PARALLEL_DIAL)
+        .collect())
 }
 
 /// A call comes in: a ticket, then ringing or voicemail.

@@ -35,15 +35,15 @@ use switchboard_channels::{
     whatsapp::{self, DeliveryStatus, InboundMessage, StatusUpdate},
 };
 use switchboard_domain::{
-    AccountId, Actor, Channel, ChannelKind, MessageKind, Name, TicketId, UserId, input::ContactRef,
+    AccountId, Actor, Channel, ChannelKind, MessageKind, Name, TicketId, UserId, channel_settings,
+    input::ContactRef,
 };
-use switchboard_store::{NewAttachment, NewMessage, StoreError, TicketQuery, View};
+use switchboard_store::{NewAttachment, NewMessage, TicketQuery, View};
 
 use crate::{
     AppState,
     extract::{Path, Query},
     inbound::{self, Inbound},
-    outbound::whatsapp::secret,
     problem::ApiError,
 };
 
@@ -79,6 +79,15 @@ fn refused(channel: &Channel, e: &ChannelError) -> ApiError {
     ApiError::Unauthorized
 }
 
+/// The channel's typed settings; settings stored before they were checked
+/// and that do not parse are refused like a missing secret.
+fn typed(channel: &Channel) -> Result<channel_settings::WhatsappSettings, ApiError> {
+    channel_settings::whatsapp(&channel.settings).map_err(|e| {
+        tracing::warn!(channel = %channel.id, error = %e, "WhatsApp channel settings do not parse");
+        ApiError::forbidden("this channel's settings are not valid")
+    })
+}
+
 /// Meta's subscription check: the challenge as plain text, or 403.
 async fn verify_subscription(
     State(s): State<AppState>,
@@ -86,7 +95,8 @@ async fn verify_subscription(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let (_, channel) = whatsapp_channel(&s, key).await?;
-    let expected = secret(&channel, "verify_token").unwrap_or_default();
+    let settings = typed(&channel)?;
+    let expected = settings.verify_token.as_deref().unwrap_or_default();
     let param = |name: &str| query.get(name).map(String::as_str);
     match whatsapp::verify_subscription(
         param("hub.mode"),
@@ -121,7 +131,8 @@ async fn notification(
     let signature = headers
         .get(whatsapp::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    let app_secret = secret(&channel, "app_secret").unwrap_or_default();
+    let settings = typed(&channel)?;
+    let app_secret = settings.app_secret.as_deref().unwrap_or_default();
     whatsapp::verify_signature(app_secret, signature, &body).map_err(|e| refused(&channel, &e))?;
     let notification = whatsapp::parse(&body).map_err(|e| match e {
         ChannelError::Invalid { field, message } => ApiError::invalid(field, message),
@@ -297,11 +308,9 @@ async fn record_status(
         external_id: Some(format!("whatsapp-failed:{}", status.id)),
     };
     match state.store.add_message(account, ticket, note).await {
-        Ok(_)
-        | Err(StoreError::Conflict {
-            field: "external_id",
-            ..
-        }) => Ok(()),
+        Ok(_) => Ok(()),
+        // Redelivered: the note is already there.
+        Err(e) if e.is_duplicate() => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -482,7 +482,7 @@ pub async fn external_ids_dedupe_thread_and_keep_attachments(store: &dyn Store) 
     assert!(
         matches!(
             again,
-            Err(StoreError::Conflict {
+            Err(StoreError::Duplicate {
                 field: "external_id",
                 ..
             })

@@ -89,6 +89,15 @@ pub(crate) fn sqlstate(e: &StoreError) -> Option<String> {
     db.code().map(|c| c.into_owned())
 }
 
+/// Like [`unique`], for a message's provider id: a clash there is the same
+/// delivery stored again ([`StoreError::Duplicate`]).
+pub(crate) fn duplicate(e: sqlx::Error, field: &'static str, message: &str) -> StoreError {
+    match unique(e, field, message) {
+        StoreError::Conflict { field, message } => StoreError::Duplicate { field, message },
+        other => other,
+    }
+}
+
 /// Maps a uniqueness violation (23505) to a [`StoreError::Conflict`] on
 /// `field`, and any other error to a backend error.
 pub(crate) fn unique(e: sqlx::Error, field: &'static str, message: &str) -> StoreError {
@@ -727,6 +736,14 @@ impl Store for PgStore {
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
         self.events.subscribe()
+    }
+
+    async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>> {
+        // Under the account's routing lock the kept state is exact.
+        transaction!(self, |c, now| {
+            routing::lock_account(c, account).await?;
+            routing::ring_order(c, now, account, id).await
+        })
     }
 
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {

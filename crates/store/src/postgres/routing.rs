@@ -177,6 +177,72 @@ pub async fn availability_settings(
     Ok((rows::json(&row, 0)?, rows::value(&row, 1)?))
 }
 
+/// The contact's owner and whether the ticket's visitor token is known on
+/// the contact; only contact-owner rules read them.
+async fn contact_facts(
+    c: &mut PgConnection,
+    account: AccountId,
+    t: &Ticket,
+    rule: &RoutingRule,
+) -> Result<(Option<UserId>, bool)> {
+    if rule.assign_to != AssignTo::ContactOwner {
+        return Ok((None, false));
+    }
+    let Some(contact_id) = t.contact_id else {
+        return Ok((None, false));
+    };
+    let owner = sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT owner_user_id FROM contacts WHERE id = $1 AND account_id = $2",
+    )
+    .bind(contact_id.0)
+    .bind(account.0)
+    .fetch_optional(&mut *c)
+    .await?
+    .flatten()
+    .map(UserId);
+    let visitor_known = match t.properties.get("visitor_token").and_then(|v| v.as_str()) {
+        Some(token) => sqlx::query(
+            "SELECT 1 FROM contact_visitor_tokens WHERE account_id = $1 AND token = $2 AND contact_id = $3",
+        )
+        .bind(account.0)
+        .bind(token)
+        .bind(contact_id.0)
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some(),
+        None => false,
+    };
+    Ok((owner, visitor_known))
+}
+
+/// Whom to ring for ticket `id` ([`RoutingState::ring_order`]), from the
+/// kept routing state. The caller holds the account's routing lock, so the
+/// state is exact; nothing is written.
+pub async fn ring_order(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+) -> Result<Vec<UserId>> {
+    let t = tickets::get(c, account, id).await?;
+    let Some(channel) = t.channel_id else {
+        return Ok(Vec::new());
+    };
+    let found = routing_state::with(c, account, |s| {
+        s.channel(channel).map(|ch| (ch.kind, ch.rule.clone()))
+    })
+    .await?;
+    let Some((kind, Some(rule))) = found else {
+        return Ok(Vec::new());
+    };
+    let (contact, visitor_known) = contact_facts(c, account, &t, &rule).await?;
+    let facts = TicketFacts::of(&t, kind, contact, visitor_known, now);
+    routing_state::with(c, account, |s| {
+        s.ring_order(&rule, channel, &facts, t.owner.user_id, now)
+    })
+    .await
+}
+
 /// Routes `t` by its channel's rule, if it has one; applies and records the
 /// decision. Returns the outcome, or `None` when no rule applies.
 ///
@@ -214,41 +280,8 @@ pub async fn route(
         }
         return Ok(None);
     };
-    // Only contact-owner rules read the contact's owner and visitor token.
-    let reads_contact = rule.assign_to == AssignTo::ContactOwner;
-    let contact = match t.contact_id {
-        Some(id) if reads_contact => sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT owner_user_id FROM contacts WHERE id = $1 AND account_id = $2",
-        )
-        .bind(id.0)
-        .bind(account.0)
-        .fetch_optional(&mut *c)
-        .await?
-        .flatten()
-        .map(UserId),
-        _ => None,
-    };
-    let token = t.properties.get("visitor_token").and_then(|v| v.as_str());
-    let visitor_known = match (token, t.contact_id) {
-        (Some(token), Some(contact_id)) if reads_contact => sqlx::query(
-            "SELECT 1 FROM contact_visitor_tokens WHERE account_id = $1 AND token = $2 AND contact_id = $3",
-        )
-        .bind(account.0)
-        .bind(token)
-        .bind(contact_id.0)
-        .fetch_optional(&mut *c)
-        .await?
-        .is_some(),
-        _ => false,
-    };
-    let facts = TicketFacts {
-        ticket_type: t.ticket_type,
-        properties: &t.properties,
-        contact_owner: contact,
-        needs_visitor: matches!(kind, ChannelKind::Form | ChannelKind::Chat),
-        visitor_known,
-        waited_seconds: now.duration_since(t.created_at).as_secs().max(0) as u64,
-    };
+    let (contact, visitor_known) = contact_facts(c, account, t, &rule).await?;
+    let facts = TicketFacts::of(t, kind, contact, visitor_known, now);
     let decision = routing_state::with(c, account, |s| {
         s.with_snapshot(&rule, channel, contact, now, |snapshot| {
             decide(&rule, &facts, snapshot, &mut *rng)

@@ -601,7 +601,7 @@ pub async fn add_message(
     .fetch_one(&mut *c)
     .await
     // The only unique index on messages: a delivery seen before.
-    .map_err(|e| super::unique(e, "external_id", "a message with this external id exists"))?;
+    .map_err(|e| super::duplicate(e, "external_id", "a message with this external id exists"))?;
     let message = Message {
         id: MessageId(message_id),
         ticket_id: id,

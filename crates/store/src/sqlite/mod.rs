@@ -148,6 +148,15 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Like [`unique`], for a message's provider id: a clash there is the same
+/// delivery stored again ([`StoreError::Duplicate`]).
+pub(crate) fn duplicate(e: rusqlite::Error, field: &'static str, message: &str) -> StoreError {
+    match unique(e, field, message) {
+        StoreError::Conflict { field, message } => StoreError::Duplicate { field, message },
+        other => other,
+    }
+}
+
 /// Maps a uniqueness violation to a [`StoreError::Conflict`] on `field`, and
 /// any other error to a backend error.
 pub(crate) fn unique(e: rusqlite::Error, field: &'static str, message: &str) -> StoreError {
@@ -688,6 +697,12 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
         self.events.subscribe()
+    }
+
+    async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>> {
+        // The routing state lives on the writer thread: read it there.
+        self.write(move |c, now| routing::ring_order(c, now, account, id))
+            .await
     }
 
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>> {

@@ -105,6 +105,65 @@ pub fn availability_settings(
         .or_not_found("user")
 }
 
+/// The contact's owner and whether the ticket's visitor token is known on
+/// the contact; only contact-owner rules read them.
+fn contact_facts(
+    c: &Connection,
+    account: AccountId,
+    t: &Ticket,
+    rule: &RoutingRule,
+) -> Result<(Option<UserId>, bool)> {
+    if rule.assign_to != AssignTo::ContactOwner {
+        return Ok((None, false));
+    }
+    let Some(contact_id) = t.contact_id else {
+        return Ok((None, false));
+    };
+    let owner = c
+        .prepare_cached("SELECT owner_user_id FROM contacts WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![contact_id.0, account.0], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten()
+        .map(UserId);
+    let visitor_known = match t.properties.get("visitor_token").and_then(|v| v.as_str()) {
+        Some(token) => c
+            .prepare_cached("SELECT 1 FROM contact_visitor_tokens WHERE account_id = ?1 AND token = ?2 AND contact_id = ?3")?
+            .query_row(params![account.0, token, contact_id.0], |_| Ok(()))
+            .optional()?
+            .is_some(),
+        None => false,
+    };
+    Ok((owner, visitor_known))
+}
+
+/// Whom to ring for ticket `id` ([`RoutingState::ring_order`]). It reads
+/// the kept routing state, which lives on the writer thread, so it runs
+/// there, though it writes nothing.
+pub fn ring_order(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    id: TicketId,
+) -> Result<Vec<UserId>> {
+    let t = tickets::get(c, account, id)?;
+    let Some(channel) = t.channel_id else {
+        return Ok(Vec::new());
+    };
+    let found = routing_state::with(c, account, |s| {
+        s.channel(channel).map(|ch| (ch.kind, ch.rule.clone()))
+    })?;
+    let Some((kind, Some(rule))) = found else {
+        return Ok(Vec::new());
+    };
+    let (contact, visitor_known) = contact_facts(c, account, &t, &rule)?;
+    let facts = TicketFacts::of(&t, kind, contact, visitor_known, now);
+    routing_state::with(c, account, |s| {
+        s.ring_order(&rule, channel, &facts, t.owner.user_id, now)
+    })
+}
+
 /// Routes `t` by its channel's rule, if it has one; applies and records the
 /// decision. Returns the outcome, or `None` when no rule applies.
 ///
@@ -133,33 +192,8 @@ pub fn route(
         }
         return Ok(None);
     };
-    // Only contact-owner rules read the contact's owner and visitor token.
-    let reads_contact = rule.assign_to == AssignTo::ContactOwner;
-    let contact = match t.contact_id {
-        Some(id) if reads_contact => c
-            .prepare_cached("SELECT owner_user_id FROM contacts WHERE id = ?1 AND account_id = ?2")?
-            .query_row(params![id.0, account.0], |r| r.get::<_, Option<i64>>(0))
-            .optional()?
-            .flatten()
-            .map(UserId),
-        _ => None,
-    };
-    let visitor_known = match (t.properties.get("visitor_token").and_then(|v| v.as_str()), t.contact_id) {
-        (Some(token), Some(contact_id)) if reads_contact => c
-            .prepare_cached("SELECT 1 FROM contact_visitor_tokens WHERE account_id = ?1 AND token = ?2 AND contact_id = ?3")?
-            .query_row(params![account.0, token, contact_id.0], |_| Ok(()))
-            .optional()?
-            .is_some(),
-        _ => false,
-    };
-    let facts = TicketFacts {
-        ticket_type: t.ticket_type,
-        properties: &t.properties,
-        contact_owner: contact,
-        needs_visitor: matches!(kind, ChannelKind::Form | ChannelKind::Chat),
-        visitor_known,
-        waited_seconds: now.duration_since(t.created_at).as_secs().max(0) as u64,
-    };
+    let (contact, visitor_known) = contact_facts(c, account, t, &rule)?;
+    let facts = TicketFacts::of(t, kind, contact, visitor_known, now);
     let decision = routing_state::with(c, account, |s| {
         s.with_snapshot(&rule, channel, contact, now, |snapshot| {
             decide(&rule, &facts, snapshot, rng)

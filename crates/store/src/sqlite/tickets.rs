@@ -453,7 +453,7 @@ pub fn add_message(
     ])
     .map_err(|e| {
         // The only unique index on messages: a delivery seen before.
-        super::unique(e, "external_id", "a message with this external id exists")
+        super::duplicate(e, "external_id", "a message with this external id exists")
     })?;
     let message = Message {
         id: MessageId(c.last_insert_rowid()),

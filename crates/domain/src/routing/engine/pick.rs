@@ -35,9 +35,9 @@ struct Classified {
 }
 
 /// The rule's targets and the other users it reports on.
-struct Targets<'u> {
+pub(super) struct Targets<'u> {
     /// Listed users and main members of listed teams, sorted, unique.
-    users: Cow<'u, [UserId]>,
+    pub(super) users: Cow<'u, [UserId]>,
     /// Secondary members of listed teams (reported as not targets), sorted.
     others: Vec<UserId>,
     /// Main members and the team they were reached through, sorted.
@@ -45,7 +45,7 @@ struct Targets<'u> {
 }
 
 impl Ctx<'_> {
-    fn targets<'u>(&self, users: &'u [UserId], teams: &[TeamId]) -> Targets<'u> {
+    pub(super) fn targets<'u>(&self, users: &'u [UserId], teams: &[TeamId]) -> Targets<'u> {
         let mut via = Vec::new();
         let mut others = Vec::new();
         for team in teams {
@@ -75,7 +75,7 @@ impl Ctx<'_> {
     }
 
     /// The first check `c` fails, in the documented order, as a compact code.
-    fn check(&self, c: &Candidate, is_target: bool, required: u64) -> Check {
+    pub(super) fn check(&self, c: &Candidate, is_target: bool, required: u64) -> Check {
         let t = self.facts.ticket_type;
         if c.deactivated {
             Check::Deactivated
