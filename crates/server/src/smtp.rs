@@ -1,7 +1,7 @@
 //! The SMTP listener of `switchboard serve --smtp-listen ADDR`: receives
 //! mail for the e-mail channels' addresses (point an MX record or a
 //! forwarding rule at it) and hands each message to
-//! [`routes::email::receive_email`], the path the HTTP inbound route takes
+//! [`inbound::email::receive_email`], the path the HTTP inbound route takes
 //! too.
 //!
 //! The protocol is parsed by `smtp-proto`: EHLO/HELO, MAIL FROM, RCPT TO,
@@ -40,8 +40,8 @@ use tokio::{
 
 use crate::{
     AppState,
+    inbound::email::{self as intake, Envelope},
     problem::ApiError,
-    routes::{self, email::Envelope},
 };
 
 /// Limits and names of the listener.
@@ -63,7 +63,7 @@ impl Default for SmtpConfig {
     fn default() -> Self {
         Self {
             hostname: "switchboard".into(),
-            max_message_bytes: routes::email::MAX_MESSAGE_BYTES,
+            max_message_bytes: intake::MAX_MESSAGE_BYTES,
             max_recipients: 100,
             max_connections: 512,
             idle_timeout: Duration::from_secs(300),
@@ -481,7 +481,7 @@ impl<'a> Session<'a> {
                 sender: Some(transaction.sender.clone()),
                 recipients,
             };
-            let result = routes::email::receive_email(
+            let result = intake::receive_email(
                 &self.shared.state,
                 target.account,
                 &target.channel,

@@ -7,6 +7,8 @@
 //! is created with the external id as its idempotency key, and the message
 //! carries the external id, which the store keeps unique per account.
 
+pub mod email;
+
 use serde_json::{Map, Value};
 use switchboard_domain::{input::*, *};
 use switchboard_store::{Idempotency, NewAttachment, NewMessage};
