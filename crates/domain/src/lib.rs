@@ -10,6 +10,8 @@
 //! - [`model`]: accounts, users, teams, skills, contacts, channels, tickets,
 //!   messages and history entries, as stored and as served.
 //! - [`routing`]: routing rules, availability and the pure routing engine.
+//! - [`directory`]: user patches, the last-super-admin rule, what a routing
+//!   rule references.
 //! - [`jobs`]: the scheduler's job kinds and keys.
 //! - [`ticket`]: how a ticket changes (patch, owner, status, messages),
 //!   returned as history lines for the store to record.
@@ -22,6 +24,7 @@
 
 pub mod channel_settings;
 pub mod clock;
+pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod input;

@@ -78,6 +78,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A patch that would leave the account without an active super admin.
+    pub fn last_super_admin() -> Self {
+        StoreError::Conflict {
+            field: "role",
+            message: switchboard_domain::directory::LAST_SUPER_ADMIN.into(),
+        }
+    }
+
     /// A manual retry of an outbox row that has not failed.
     pub fn not_retryable(state: switchboard_domain::outbox::OutboxState) -> Self {
         StoreError::Conflict {

@@ -270,27 +270,8 @@ pub async fn update_user(
     // Routing reads users, teams, skills and channels from its kept state.
     super::routing_state::invalidate(account);
     let mut user = get_user(c, account, id).await?;
-    let was_active_super_admin = user.role == Role::SuperAdmin && !user.deactivated;
-    if let Some(v) = patch.name {
-        user.name = v;
-    }
-    if let Some(v) = patch.email {
-        user.email = v;
-    }
-    if let Some(v) = patch.role {
-        user.role = v;
-    }
-    if let Some(v) = patch.help_desk_seat {
-        user.help_desk_seat = v;
-    }
-    if let Some(v) = patch.deactivated {
-        user.deactivated = v;
-    }
-    if let Some(v) = patch.time_zone {
-        user.time_zone = v;
-    }
-    let still_active_super_admin = user.role == Role::SuperAdmin && !user.deactivated;
-    if was_active_super_admin && !still_active_super_admin {
+    let patched = switchboard_domain::directory::patch_user(&mut user, &patch);
+    if patched.leaves_super_admins {
         // The caller holds the account's routing lock, so two concurrent
         // demotions cannot each see the other super admin and both succeed.
         let others: i64 = sqlx::query_scalar(
@@ -301,11 +282,7 @@ pub async fn update_user(
         .fetch_one(&mut *c)
         .await?;
         if others == 0 {
-            return Err(StoreError::Conflict {
-                field: "role",
-                message: "the account's last active super admin cannot be demoted or deactivated"
-                    .into(),
-            });
+            return Err(StoreError::last_super_admin());
         }
     }
     sqlx::query(
@@ -792,22 +769,8 @@ async fn check_rule(
     rule: &routing::RoutingRule,
 ) -> Result<()> {
     rule.validate()?;
-    for user in &rule.users {
-        ensure_exists(c, "users", account, user.0, "routing.users").await?;
-    }
-    for team in &rule.teams {
-        ensure_exists(c, "teams", account, team.0, "routing.teams").await?;
-    }
-    if let Some(f) = &rule.fallback {
-        for user in &f.users {
-            ensure_exists(c, "users", account, user.0, "routing.fallback.users").await?;
-        }
-        for team in &f.teams {
-            ensure_exists(c, "teams", account, team.0, "routing.fallback.teams").await?;
-        }
-    }
-    for skill in &rule.skills {
-        ensure_exists(c, "skills", account, skill.skill_id.0, "routing.skills").await?;
+    for (named, id, field) in switchboard_domain::directory::rule_references(rule) {
+        ensure_exists(c, named.table(), account, id, field).await?;
     }
     Ok(())
 }

@@ -217,38 +217,15 @@ pub fn update_user(
     // Routing reads users, teams, skills and channels from its kept state.
     super::routing_state::invalidate(account);
     let mut user = get_user(c, account, id)?;
-    let was_active_super_admin = user.role == Role::SuperAdmin && !user.deactivated;
-    if let Some(v) = patch.name {
-        user.name = v;
-    }
-    if let Some(v) = patch.email {
-        user.email = v;
-    }
-    if let Some(v) = patch.role {
-        user.role = v;
-    }
-    if let Some(v) = patch.help_desk_seat {
-        user.help_desk_seat = v;
-    }
-    if let Some(v) = patch.deactivated {
-        user.deactivated = v;
-    }
-    if let Some(v) = patch.time_zone {
-        user.time_zone = v;
-    }
-    let still_active_super_admin = user.role == Role::SuperAdmin && !user.deactivated;
-    if was_active_super_admin && !still_active_super_admin {
+    let patched = switchboard_domain::directory::patch_user(&mut user, &patch);
+    if patched.leaves_super_admins {
         let others: i64 = c.query_row(
             "SELECT count(*) FROM users WHERE account_id = ?1 AND id <> ?2 AND role = 'super_admin' AND deactivated = 0",
             params![account.0, id.0],
             |r| r.get(0),
         )?;
         if others == 0 {
-            return Err(StoreError::Conflict {
-                field: "role",
-                message: "the account's last active super admin cannot be demoted or deactivated"
-                    .into(),
-            });
+            return Err(StoreError::last_super_admin());
         }
     }
     c.prepare_cached(
@@ -669,22 +646,8 @@ pub fn update_channel(
 /// Checks a routing rule's shape and that every id it names is in the account.
 fn check_rule(c: &Connection, account: AccountId, rule: &routing::RoutingRule) -> Result<()> {
     rule.validate()?;
-    for user in &rule.users {
-        ensure_exists(c, "users", account, user.0, "routing.users")?;
-    }
-    for team in &rule.teams {
-        ensure_exists(c, "teams", account, team.0, "routing.teams")?;
-    }
-    if let Some(f) = &rule.fallback {
-        for user in &f.users {
-            ensure_exists(c, "users", account, user.0, "routing.fallback.users")?;
-        }
-        for team in &f.teams {
-            ensure_exists(c, "teams", account, team.0, "routing.fallback.teams")?;
-        }
-    }
-    for skill in &rule.skills {
-        ensure_exists(c, "skills", account, skill.skill_id.0, "routing.skills")?;
+    for (named, id, field) in switchboard_domain::directory::rule_references(rule) {
+        ensure_exists(c, named.table(), account, id, field)?;
     }
     Ok(())
 }
