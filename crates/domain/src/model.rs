@@ -497,7 +497,7 @@ pub enum HistoryEvent {
         /// After.
         to: Owner,
         /// Why.
-        reason: crate::ticket::OwnerReason,
+        reason: OwnerReason,
     },
     /// Status or stage changed.
     StatusChanged {
@@ -539,6 +539,20 @@ pub struct HistoryEntry {
     /// What happened.
     pub event: HistoryEvent,
 }
+
+wire_enum!(
+    /// Why a ticket's owner changed (kept in its history).
+    OwnerReason {
+        /// Assigned by hand.
+        Manual = "manual",
+        /// A user replied to a ticket with no owner user.
+        Reply = "reply",
+        /// Routing decided.
+        Routing = "routing",
+        /// Its owner became away and the channel's rule rebalances.
+        RebalanceOnAway = "rebalance_on_away",
+    }
+);
 
 wire_enum!(
     /// What a user is told about.

@@ -10,23 +10,9 @@
 use jiff::Timestamp;
 
 use crate::{
-    DomainError, HistoryEvent, MessageId, MessageKind, Owner, Status, Ticket, User, UserId,
-    input::TicketPatch, triage,
+    DomainError, HistoryEvent, MessageId, MessageKind, Owner, OwnerReason, Status, Ticket, User,
+    UserId, input::TicketPatch, triage,
 };
-
-crate::model::wire_enum!(
-    /// Why a ticket's owner changed (kept in its history).
-    OwnerReason {
-        /// Assigned by hand.
-        Manual = "manual",
-        /// A user replied to a ticket with no owner user.
-        Reply = "reply",
-        /// Routing decided.
-        Routing = "routing",
-        /// Its owner became away and the channel's rule rebalances.
-        RebalanceOnAway = "rebalance_on_away",
-    }
-);
 
 /// An owner change, as [`move_owner`] made it.
 #[derive(Debug, Clone, PartialEq)]

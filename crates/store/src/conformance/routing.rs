@@ -14,7 +14,6 @@ use switchboard_domain::{
         Capacity, ManualAvailability, ManualStatus, Outcome, RoutingRule, RoutingTrigger, Shift,
         Verdict, WeeklyHours,
     },
-    ticket::OwnerReason,
     *,
 };
 

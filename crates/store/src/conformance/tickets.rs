@@ -1,7 +1,7 @@
 //! Conformance cases for tickets, views, triage and concurrency.
 
 use serde_json::json;
-use switchboard_domain::{input::*, ticket::OwnerReason, *};
+use switchboard_domain::{input::*, *};
 
 use super::*;
 use crate::{Idempotency, NewAttachment, NewMessage, Store, StoreError, TicketQuery, View};

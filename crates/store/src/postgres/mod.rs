@@ -5,6 +5,9 @@
 //! - [`rows`]: row mapping;
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
+//! - [`writes`]: the writes every change is made of (ticket saved with its
+//!   counters, owner moved, history line and event, job, notification),
+//!   below both `tickets` and `routing`;
 //! - [`channels`]: external ids, channels by key, attachments;
 //! - [`events`]: the durable event sequence (numbered by one assigner at a
 //!   time) and its retention;
@@ -34,6 +37,7 @@ mod rows;
 mod schema;
 pub mod testing;
 mod tickets;
+mod writes;
 
 use std::sync::{Arc, Mutex};
 
@@ -556,7 +560,7 @@ impl Store for PgStore {
 
     async fn get_ticket(&self, account: AccountId, id: TicketId) -> Result<Ticket> {
         let mut c = self.pool.acquire().await?;
-        tickets::get(&mut c, account, id).await
+        writes::get(&mut c, account, id).await
     }
 
     async fn list_tickets(

@@ -20,9 +20,9 @@
 
 use jiff::Timestamp;
 use sqlx::{Connection, PgConnection};
-use switchboard_domain::{jobs, routing::*, ticket::OwnerReason, *};
+use switchboard_domain::{routing::*, *};
 
-use super::{OrNotFound, backend, routing_state, rows, tickets};
+use super::{OrNotFound, backend, routing_state, rows, writes};
 use crate::{Result, RoutingRecord};
 
 /// The high bits of every routing lock key ("SB"), so the keys stay clear of
@@ -60,106 +60,6 @@ async fn try_lock_account(c: &mut PgConnection, account: AccountId) -> Result<bo
 
 /// The most waiting tickets one transaction routes (see [`drain_waiting`]).
 pub const DRAIN_BATCH: usize = 64;
-
-/// Adds a counter delta to the stored counters and to the kept state.
-async fn bump(c: &mut PgConnection, account: AccountId, d: &CounterDelta) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (user_id, type) DO UPDATE
-         SET open_count = user_ticket_counts.open_count + EXCLUDED.open_count,
-             load_count = user_ticket_counts.load_count + EXCLUDED.load_count",
-    )
-    .bind(account.0)
-    .bind(d.user.0)
-    .bind(d.ticket_type.as_str())
-    .bind(d.open)
-    .bind(d.load)
-    .execute(&mut *c)
-    .await?;
-    routing_state::changed(account, |s| {
-        s.counts_changed(d.user, d.ticket_type, d.open, d.load)
-    });
-    Ok(())
-}
-
-/// Moves the owners' counters from the ticket's stored state to `t`'s
-/// ([`counter_moves`]), and returns whether `t` counts in its owner's load.
-/// Called by every save.
-///
-/// Reads the stored state without a row lock: every caller holds the
-/// account's routing lock, and every write that changes a ticket's owner or
-/// status does too, so the stored state cannot change under us.
-pub async fn adjust_counters(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    t: &Ticket,
-    known: Option<Counted>,
-) -> Result<bool> {
-    let old = match known {
-        Some(old) => old,
-        None => {
-            let row = sqlx::query(
-                "SELECT owner_user_id, status, load_counted FROM tickets WHERE id = $1 AND account_id = $2",
-            )
-            .bind(t.id.0)
-            .bind(account.0)
-            .fetch_one(&mut *c)
-            .await?;
-            Counted {
-                owner: rows::get::<Option<i64>>(&row, 0)?.map(UserId),
-                open: rows::get::<String>(&row, 1)? == "open",
-                in_load: rows::flag(&row, 2)?,
-            }
-        }
-    };
-    let moves = counter_moves(old, t, now);
-    for d in &moves.deltas {
-        bump(c, account, d).await?;
-    }
-    match moves.expires_at {
-        Some(at) => schedule(c, account, JobKind::LoadExpiry, t.id.0, at).await?,
-        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, t.id.0).await?,
-        None => {}
-    }
-    Ok(moves.in_load)
-}
-
-/// Schedules (or moves) the job of `kind` for `subject`.
-pub async fn schedule(
-    c: &mut PgConnection,
-    account: AccountId,
-    kind: JobKind,
-    subject: i64,
-    at: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (key) DO UPDATE SET run_at = EXCLUDED.run_at",
-    )
-    .bind(account.0)
-    .bind(jobs::run_at_ms(at))
-    .bind(kind.as_str())
-    .bind(kind.key(account, subject))
-    .bind(subject)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
-/// Drops the job of `kind` for `subject`, if scheduled.
-async fn unschedule(
-    c: &mut PgConnection,
-    account: AccountId,
-    kind: JobKind,
-    subject: i64,
-) -> Result<()> {
-    sqlx::query("DELETE FROM jobs WHERE key = $1")
-        .bind(kind.key(account, subject))
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
 
 /// The stored settings and time zone of a user.
 pub async fn availability_settings(
@@ -224,7 +124,7 @@ pub async fn ring_order(
     account: AccountId,
     id: TicketId,
 ) -> Result<Vec<UserId>> {
-    let t = tickets::get(c, account, id).await?;
+    let t = writes::get(c, account, id).await?;
     let Some(channel) = t.channel_id else {
         return Ok(Vec::new());
     };
@@ -291,12 +191,12 @@ pub async fn route(
     let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
     if let Some(to) = effects.owner {
-        tickets::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)
+        writes::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)
             .await?;
         t.updated_at = now;
         // A ticket routed as it is created is stored as created: no read.
         let known = (trigger == RoutingTrigger::Created).then_some(Counted::NEW);
-        tickets::save_known(c, now, account, t, known).await?;
+        writes::save_known(c, now, account, t, known).await?;
     }
     if let Some((user, cycle)) = effects.round_robin {
         sqlx::query(
@@ -327,7 +227,7 @@ pub async fn route(
             .await?;
     }
     if let Some(at) = effects.relax_at {
-        schedule(c, account, JobKind::Relax, t.id.0, at).await?;
+        writes::schedule(c, account, JobKind::Relax, t.id.0, at).await?;
     }
     if effects.record {
         sqlx::query(
@@ -342,31 +242,9 @@ pub async fn route(
         .await?;
     }
     if let Some((user, notice)) = effects.notify {
-        notify(c, now, account, user, t.id, notice).await?;
+        writes::notify(c, now, account, user, t.id, notice).await?;
     }
     Ok(Some(outcome))
-}
-
-/// Tells `user` about `ticket`.
-pub async fn notify(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    user: UserId,
-    ticket: TicketId,
-    kind: NotificationKind,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(account.0)
-    .bind(user.0)
-    .bind(ticket.0)
-    .bind(kind.as_str())
-    .bind(rows::ms(now))
-    .execute(&mut *c)
-    .await?;
-    Ok(())
 }
 
 /// A user's latest notifications, newest first.
@@ -423,7 +301,7 @@ pub async fn drain_waiting(
     .await?;
     let mut assigned = 0;
     for id in ids.iter().take(DRAIN_BATCH) {
-        let mut t = tickets::get(c, account, TicketId(*id)).await?;
+        let mut t = writes::get(c, account, TicketId(*id)).await?;
         if let Some(Outcome::Assign { .. } | Outcome::Team { .. }) =
             route(c, now, account, &mut t, RoutingTrigger::WaitingQueue, rng).await?
         {
@@ -433,7 +311,7 @@ pub async fn drain_waiting(
     if ids.len() > DRAIN_BATCH {
         // Those left waiting stay ahead of the rest in the queue's order.
         let skip = skip + DRAIN_BATCH - assigned;
-        schedule(c, account, JobKind::DrainWaiting, skip as i64, now).await?;
+        writes::schedule(c, account, JobKind::DrainWaiting, skip as i64, now).await?;
     }
     Ok(assigned)
 }
@@ -470,12 +348,12 @@ async fn rebalance_away(
         }
     }
     for id in &ids {
-        let mut t = tickets::get(c, account, TicketId(*id)).await?;
+        let mut t = writes::get(c, account, TicketId(*id)).await?;
         let to = Owner {
             user_id: None,
             team_id: t.owner.team_id,
         };
-        tickets::move_owner_checked(
+        writes::move_owner_checked(
             c,
             account,
             &mut t,
@@ -486,7 +364,7 @@ async fn rebalance_away(
         )
         .await?;
         t.updated_at = now;
-        tickets::save(c, now, account, &t).await?;
+        writes::save(c, now, account, &t).await?;
         route(
             c,
             now,
@@ -516,8 +394,8 @@ pub async fn availability_changed(
     let availability = settings.at(&tz.zone(), now);
     let next = Transition::new(was_available, availability);
     match next.next_check {
-        Some(at) => schedule(c, account, JobKind::Availability, user.0, at).await?,
-        None => unschedule(c, account, JobKind::Availability, user.0).await?,
+        Some(at) => writes::schedule(c, account, JobKind::Availability, user.0, at).await?,
+        None => writes::unschedule(c, account, JobKind::Availability, user.0).await?,
     }
     if next.drain_queue {
         drain_waiting(c, now, account, 0, rng).await?;
@@ -635,7 +513,7 @@ pub async fn run_one_due_job(
             availability_changed(c, now, account, user, was, rng).await?;
         }
         JobKind::Relax => {
-            let mut t = tickets::get(c, account, TicketId(job.subject)).await?;
+            let mut t = writes::get(c, account, TicketId(job.subject)).await?;
             if t.status == Status::Open && t.owner.user_id.is_none() {
                 route(
                     c,
@@ -650,8 +528,8 @@ pub async fn run_one_due_job(
         }
         JobKind::LoadExpiry => {
             // Saving recomputes whether the ticket still counts.
-            let t = tickets::get(c, account, TicketId(job.subject)).await?;
-            tickets::save(c, now, account, &t).await?;
+            let t = writes::get(c, account, TicketId(job.subject)).await?;
+            writes::save(c, now, account, &t).await?;
         }
         JobKind::DrainWaiting => {
             drain_waiting(c, now, account, job.subject as usize, rng).await?;
@@ -666,7 +544,7 @@ pub async fn log(
     account: AccountId,
     ticket: TicketId,
 ) -> Result<Vec<RoutingRecord>> {
-    tickets::get(c, account, ticket).await?;
+    writes::get(c, account, ticket).await?;
     let found = sqlx::query(
         "SELECT at, trigger, explanation FROM routing_decisions WHERE ticket_id = $1 AND account_id = $2 ORDER BY id",
     )

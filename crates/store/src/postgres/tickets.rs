@@ -15,49 +15,15 @@
 
 use jiff::Timestamp;
 use sqlx::PgConnection;
-use switchboard_domain::{
-    input::*,
-    routing::RandomSource,
-    ticket::{self, OwnerReason},
-    triage, *,
-};
+use switchboard_domain::{input::*, routing::RandomSource, ticket, triage, *};
 
-use super::{OrNotFound, backend, directory, publish, routing, rows, unique};
-use crate::{
-    Created, Idempotency, NewMessage, Page, Result, StoreError, TicketEvent, TicketQuery, View,
-};
+use super::{backend, directory, routing, rows, unique, writes};
+use crate::{Created, Idempotency, NewMessage, Page, Result, StoreError, TicketQuery, View};
 
 /// The class id (first key) of idempotency locks, taken with the two-key
 /// form of `pg_advisory_xact_lock`, whose key space does not overlap the
 /// one-key form of the routing locks ("SI").
 const IDEMPOTENCY_LOCK_CLASS: i32 = 0x5349;
-
-/// Appends an entry to a ticket's history, and publishes it as a live
-/// [`TicketEvent`] (see [`publish`]).
-pub(super) async fn record(
-    c: &mut PgConnection,
-    account: AccountId,
-    ticket: TicketId,
-    at: Timestamp,
-    actor: Actor,
-    event: &HistoryEvent,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(account.0)
-    .bind(ticket.0)
-    .bind(rows::ms(at))
-    .bind(serde_json::to_string(&actor).map_err(backend)?)
-    .bind(serde_json::to_string(event).map_err(backend)?)
-    .execute(&mut *c)
-    .await?;
-    // Durable in this transaction (numbered after commit, see `events`);
-    // the notification is only the wake-up.
-    let event = TicketEvent::new(account, ticket, at, actor, event);
-    super::events::append(c, &event).await?;
-    publish(c, &event).await
-}
 
 /// The contact with this e-mail, else with this phone.
 async fn find_contact(
@@ -177,7 +143,7 @@ pub async fn create(
                 });
             }
             return Ok(Created {
-                value: get(c, account, TicketId(rows::get(&row, 1)?)).await?,
+                value: writes::get(c, account, TicketId(rows::get(&row, 1)?)).await?,
                 created: false,
             });
         }
@@ -272,7 +238,7 @@ pub async fn create(
         source,
         owner: ticket.owner,
     };
-    record(c, account, ticket.id, now, actor, &created).await?;
+    writes::record(c, account, ticket.id, now, actor, &created).await?;
     if let Some(idem) = idempotency {
         // Cannot clash while we hold the key's lock; mapped all the same.
         sqlx::query(
@@ -303,21 +269,6 @@ pub async fn create(
         value: ticket,
         created: true,
     })
-}
-
-/// One ticket.
-pub async fn get(c: &mut PgConnection, account: AccountId, id: TicketId) -> Result<Ticket> {
-    let sql = format!(
-        "SELECT {} FROM tickets WHERE id = $1 AND account_id = $2",
-        rows::TICKET_COLUMNS
-    );
-    let row = sqlx::query(&sql)
-        .bind(id.0)
-        .bind(account.0)
-        .fetch_optional(&mut *c)
-        .await
-        .or_not_found("ticket")?;
-    rows::ticket(&row)
 }
 
 /// A bind parameter of a dynamically built query.
@@ -398,113 +349,6 @@ pub async fn list(
     Ok(crate::paginate(items, q.limit, |t| t.id.0))
 }
 
-/// Writes every mutable column of `t` back, and keeps the owners' open and
-/// load counters in step with the change (see `routing::adjust_counters`).
-/// The caller holds the account's routing lock.
-pub(super) async fn save(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    t: &Ticket,
-) -> Result<()> {
-    save_known(c, now, account, t, None).await
-}
-
-/// [`save`], given what the counters knew of the stored ticket (`None`:
-/// read it).
-pub(super) async fn save_known(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    t: &Ticket,
-    known: Option<switchboard_domain::routing::Counted>,
-) -> Result<()> {
-    let load_counted = routing::adjust_counters(c, now, account, t, known).await?;
-    sqlx::query(
-        "UPDATE tickets SET subject = $1, content = $2, status = $3, stage = $4, priority = $5, owner_user_id = $6,
-            owner_team_id = $7, assigned_at = $8, contact_id = $9, properties = $10, first_reply_at = $11,
-            updated_at = $12, closed_at = $13, load_counted = $16
-         WHERE id = $14 AND account_id = $15",
-    )
-    .bind(&t.subject)
-    .bind(&t.content)
-    .bind(t.status.as_str())
-    .bind(t.stage.as_str())
-    .bind(t.priority.as_str())
-    .bind(t.owner.user_id.map(|u| u.0))
-    .bind(t.owner.team_id.map(|u| u.0))
-    .bind(t.assigned_at.map(rows::ms))
-    .bind(t.contact_id.map(|u| u.0))
-    .bind(serde_json::to_string(&t.properties).map_err(backend)?)
-    .bind(t.first_reply_at.map(rows::ms))
-    .bind(rows::ms(t.updated_at))
-    .bind(t.closed_at.map(rows::ms))
-    .bind(t.id.0)
-    .bind(account.0)
-    .bind(i32::from(load_counted))
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
-/// Gives the ticket a new owner and records why, after checking that the
-/// owner user and team belong to the account.
-pub(super) async fn move_owner(
-    c: &mut PgConnection,
-    account: AccountId,
-    t: &mut Ticket,
-    to: Owner,
-    now: Timestamp,
-    actor: Actor,
-    reason: OwnerReason,
-) -> Result<()> {
-    if let Some(user) = to.user_id {
-        directory::ensure_exists(c, "users", account, user.0, "user_id").await?;
-    }
-    if let Some(team) = to.team_id {
-        directory::ensure_exists(c, "teams", account, team.0, "team_id").await?;
-    }
-    move_owner_checked(c, account, t, to, now, actor, reason).await
-}
-
-/// [`move_owner`] for an owner known to belong to the account (routing
-/// picks from the account's own routing state).
-pub(super) async fn move_owner_checked(
-    c: &mut PgConnection,
-    account: AccountId,
-    t: &mut Ticket,
-    to: Owner,
-    now: Timestamp,
-    actor: Actor,
-    reason: OwnerReason,
-) -> Result<()> {
-    let Some(moved) = ticket::move_owner(t, to, now, reason) else {
-        return Ok(());
-    };
-    if let Some(user) = moved.assigned {
-        assigned(c, account, user, now).await?;
-    }
-    record(c, account, t.id, now, actor, &moved.event).await
-}
-
-/// `user` was just given a ticket: round robin and load balancing break
-/// ties by the longest wait since.
-async fn assigned(
-    c: &mut PgConnection,
-    account: AccountId,
-    user: UserId,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query("UPDATE users SET last_assigned_at = $1 WHERE id = $2 AND account_id = $3")
-        .bind(rows::ms(now))
-        .bind(user.0)
-        .bind(account.0)
-        .execute(&mut *c)
-        .await?;
-    super::routing_state::changed(account, |s| s.assigned(user, now));
-    Ok(())
-}
-
 /// Changes a ticket's fields, status or stage (see `Store::update_ticket`).
 /// The caller holds the account's routing lock.
 pub async fn update(
@@ -516,20 +360,20 @@ pub async fn update(
     actor: Actor,
     rng: &mut (dyn RandomSource + Send),
 ) -> Result<Ticket> {
-    let mut t = get(c, account, id).await?;
+    let mut t = writes::get(c, account, id).await?;
     if let Some(Some(contact)) = patch.contact_id {
         directory::ensure_exists(c, "contacts", account, contact.0, "contact_id").await?;
     }
     let patched = ticket::patch(&mut t, patch, now)?;
     for event in &patched.history {
-        record(c, account, id, now, actor, event).await?;
+        writes::record(c, account, id, now, actor, event).await?;
     }
-    save(c, now, account, &t).await?;
+    writes::save(c, now, account, &t).await?;
     if patched.closed {
         // The owner dropped below a capacity limit, maybe.
         routing::drain_waiting(c, now, account, 0, rng).await?;
     }
-    get(c, account, id).await
+    writes::get(c, account, id).await
 }
 
 /// Assigns, reassigns or unassigns by hand (see `Store::set_owner`). The
@@ -543,7 +387,7 @@ pub async fn set_owner(
     actor: Actor,
     rng: &mut (dyn RandomSource + Send),
 ) -> Result<Ticket> {
-    let mut t = get(c, account, id).await?;
+    let mut t = writes::get(c, account, id).await?;
     let user = match requested.user_id {
         Some(u) => Some(
             directory::get_user(c, account, u)
@@ -559,13 +403,13 @@ pub async fn set_owner(
     };
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
     let before = t.owner;
-    move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual).await?;
+    writes::move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual).await?;
     // Someone else gave you a ticket: you are told.
     if let Some(user) = ticket::told_of_assignment(before, to, actor) {
-        routing::notify(c, now, account, user, id, NotificationKind::Assigned).await?;
+        writes::notify(c, now, account, user, id, NotificationKind::Assigned).await?;
     }
     t.updated_at = now;
-    save(c, now, account, &t).await?;
+    writes::save(c, now, account, &t).await?;
     // A hand assignment takes the ticket out of the waiting queue, and may
     // free capacity for waiting tickets.
     sqlx::query("UPDATE tickets SET waiting = 0 WHERE id = $1 AND account_id = $2")
@@ -574,7 +418,7 @@ pub async fn set_owner(
         .execute(&mut *c)
         .await?;
     routing::drain_waiting(c, now, account, 0, rng).await?;
-    get(c, account, id).await
+    writes::get(c, account, id).await
 }
 
 /// Adds a message (see `Store::add_message`). The caller holds the account's
@@ -586,7 +430,7 @@ pub async fn add_message(
     id: TicketId,
     m: NewMessage,
 ) -> Result<(Message, Ticket)> {
-    let mut t = get(c, account, id).await?;
+    let mut t = writes::get(c, account, id).await?;
     let message_id: i64 = sqlx::query_scalar(
         "INSERT INTO messages (account_id, ticket_id, kind, author, body, external_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -617,15 +461,15 @@ pub async fn add_message(
     };
     let added = ticket::add_message(&mut t, message.id, m.kind, author.as_ref(), now);
     for event in &added.history {
-        record(c, account, id, now, m.author, event).await?;
+        writes::record(c, account, id, now, m.author, event).await?;
     }
     if let Some(user) = added.assigned {
-        assigned(c, account, user, now).await?;
+        writes::assigned(c, account, user, now).await?;
     }
     if m.kind == MessageKind::Reply {
         enqueue_delivery(c, now, account, &t, message.id).await?;
     }
-    save(c, now, account, &t).await?;
+    writes::save(c, now, account, &t).await?;
     Ok((message, t))
 }
 
@@ -665,7 +509,7 @@ pub async fn messages(
     account: AccountId,
     id: TicketId,
 ) -> Result<Vec<Message>> {
-    get(c, account, id).await?;
+    writes::get(c, account, id).await?;
     let sql = format!(
         "SELECT {} FROM messages WHERE ticket_id = $1 AND account_id = $2 ORDER BY id",
         rows::MESSAGE_COLUMNS
@@ -684,7 +528,7 @@ pub async fn history(
     account: AccountId,
     id: TicketId,
 ) -> Result<Vec<HistoryEntry>> {
-    get(c, account, id).await?;
+    writes::get(c, account, id).await?;
     let found = sqlx::query(
         "SELECT id, ticket_id, at, actor, event FROM ticket_history WHERE ticket_id = $1 AND account_id = $2 ORDER BY id",
     )

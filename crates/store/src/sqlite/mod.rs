@@ -6,6 +6,9 @@
 //! - [`rows`]: column lists and row mapping;
 //! - [`directory`]: accounts, tokens, users, teams, skills, contacts, channels;
 //! - [`tickets`]: tickets, messages and history;
+//! - [`writes`]: the writes every change is made of (ticket saved with its
+//!   counters, owner moved, history line and event, job, notification),
+//!   below both `tickets` and `routing`;
 //! - [`channels`]: external ids, channels by key, attachments;
 //! - [`routing`]: routing decisions applied, the waiting queue, the scheduler;
 //! - [`routing_state`]: each account's routing state, kept on the writer thread;
@@ -26,6 +29,7 @@ mod rows;
 pub(crate) mod schema;
 mod tickets;
 mod writer;
+mod writes;
 
 use std::{
     path::{Path, PathBuf},
@@ -524,7 +528,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_ticket(&self, account: AccountId, id: TicketId) -> Result<Ticket> {
-        self.read(move |c| tickets::get(c, account, id)).await
+        self.read(move |c| writes::get(c, account, id)).await
     }
 
     async fn list_tickets(

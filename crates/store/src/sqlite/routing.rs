@@ -8,88 +8,13 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_domain::{jobs, routing::*, ticket::OwnerReason, *};
+use switchboard_domain::{routing::*, *};
 
-use super::{routing_state, rows, tickets};
+use super::{routing_state, rows, writes};
 use crate::{Result, RoutingRecord};
 
 /// The most waiting tickets one write routes (see [`drain_waiting`]).
 pub const DRAIN_BATCH: usize = 64;
-
-/// Adds a counter delta to the stored counters and to the kept state.
-fn bump(c: &Connection, account: AccountId, d: &CounterDelta) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (user_id, type) DO UPDATE SET open_count = open_count + ?4, load_count = load_count + ?5",
-    )?
-    .execute(params![account.0, d.user.0, d.ticket_type.as_str(), d.open, d.load])?;
-    routing_state::if_loaded(account, |s| {
-        s.counts_changed(d.user, d.ticket_type, d.open, d.load)
-    });
-    Ok(())
-}
-
-/// Moves the owners' counters from the ticket's stored state to `t`'s
-/// ([`counter_moves`]), and returns whether `t` counts in its owner's load.
-/// Called by every save.
-pub fn adjust_counters(
-    c: &Connection,
-    now: Timestamp,
-    account: AccountId,
-    t: &Ticket,
-    known: Option<Counted>,
-) -> Result<bool> {
-    let old = match known {
-        Some(old) => old,
-        None => c
-        .prepare_cached("SELECT owner_user_id, status, load_counted FROM tickets WHERE id = ?1 AND account_id = ?2")?
-        .query_row(params![t.id.0, account.0], |r| {
-            Ok(Counted {
-                owner: r.get::<_, Option<i64>>(0)?.map(UserId),
-                open: r.get::<_, String>(1)? == "open",
-                in_load: r.get(2)?,
-            })
-        })?,
-    };
-    let moves = counter_moves(old, t, now);
-    for d in &moves.deltas {
-        bump(c, account, d)?;
-    }
-    match moves.expires_at {
-        Some(at) => schedule(c, account, JobKind::LoadExpiry, t.id.0, at)?,
-        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, t.id.0)?,
-        None => {}
-    }
-    Ok(moves.in_load)
-}
-
-/// Schedules (or moves) the job of `kind` for `subject`.
-pub fn schedule(
-    c: &Connection,
-    account: AccountId,
-    kind: JobKind,
-    subject: i64,
-    at: Timestamp,
-) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (key) DO UPDATE SET run_at = ?2",
-    )?
-    .execute(params![
-        account.0,
-        jobs::run_at_ms(at),
-        kind.as_str(),
-        kind.key(account, subject),
-        subject
-    ])?;
-    Ok(())
-}
-
-fn unschedule(c: &Connection, account: AccountId, kind: JobKind, subject: i64) -> Result<()> {
-    c.prepare_cached("DELETE FROM jobs WHERE key = ?1")?
-        .execute([kind.key(account, subject)])?;
-    Ok(())
-}
 
 /// The stored settings and time zone of a user.
 pub fn availability_settings(
@@ -147,7 +72,7 @@ pub fn ring_order(
     account: AccountId,
     id: TicketId,
 ) -> Result<Vec<UserId>> {
-    let t = tickets::get(c, account, id)?;
+    let t = writes::get(c, account, id)?;
     let Some(channel) = t.channel_id else {
         return Ok(Vec::new());
     };
@@ -202,11 +127,11 @@ pub fn route(
     let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
     if let Some(to) = effects.owner {
-        tickets::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)?;
+        writes::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)?;
         t.updated_at = now;
         // A ticket routed as it is created is stored as created: no read.
         let known = (trigger == RoutingTrigger::Created).then_some(Counted::NEW);
-        tickets::save_known(c, now, account, t, known)?;
+        writes::save_known(c, now, account, t, known)?;
     }
     if let Some((user, cycle)) = effects.round_robin {
         c.prepare_cached(
@@ -224,7 +149,7 @@ pub fn route(
             .execute(params![effects.waiting, t.id.0, account.0])?;
     }
     if let Some(at) = effects.relax_at {
-        schedule(c, account, JobKind::Relax, t.id.0, at)?;
+        writes::schedule(c, account, JobKind::Relax, t.id.0, at)?;
     }
     if effects.record {
         let explanation = decision.explanation.for_storage();
@@ -232,23 +157,9 @@ pub fn route(
         .execute(params![account.0, t.id.0, rows::ms(now), trigger.as_str(), serde_json::to_string(&explanation).map_err(super::backend)?])?;
     }
     if let Some((user, notice)) = effects.notify {
-        notify(c, now, account, user, t.id, notice)?;
+        writes::notify(c, now, account, user, t.id, notice)?;
     }
     Ok(Some(outcome))
-}
-
-/// Tells `user` about `ticket`.
-pub fn notify(
-    c: &Connection,
-    now: Timestamp,
-    account: AccountId,
-    user: UserId,
-    ticket: TicketId,
-    kind: NotificationKind,
-) -> Result<()> {
-    c.prepare_cached("INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![account.0, user.0, ticket.0, kind.as_str(), rows::ms(now)])?;
-    Ok(())
 }
 
 /// A user's latest notifications, newest first.
@@ -297,7 +208,7 @@ pub fn drain_waiting(
         .collect::<rusqlite::Result<_>>()?;
     let mut assigned = 0;
     for id in ids.iter().take(DRAIN_BATCH) {
-        let mut t = tickets::get(c, account, TicketId(*id))?;
+        let mut t = writes::get(c, account, TicketId(*id))?;
         if let Some(Outcome::Assign { .. } | Outcome::Team { .. }) =
             route(c, now, account, &mut t, RoutingTrigger::WaitingQueue, rng)?
         {
@@ -307,7 +218,7 @@ pub fn drain_waiting(
     if ids.len() > DRAIN_BATCH {
         // Those left waiting stay ahead of the rest in the queue's order.
         let skip = skip + DRAIN_BATCH - assigned;
-        schedule(c, account, JobKind::DrainWaiting, skip as i64, now)?;
+        writes::schedule(c, account, JobKind::DrainWaiting, skip as i64, now)?;
     }
     Ok(assigned)
 }
@@ -331,12 +242,12 @@ pub fn rebalance_away(
         .query_map(params![account.0, user.0], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in &ids {
-        let mut t = tickets::get(c, account, TicketId(*id))?;
+        let mut t = writes::get(c, account, TicketId(*id))?;
         let to = Owner {
             user_id: None,
             team_id: t.owner.team_id,
         };
-        tickets::move_owner_checked(
+        writes::move_owner_checked(
             c,
             account,
             &mut t,
@@ -346,7 +257,7 @@ pub fn rebalance_away(
             OwnerReason::RebalanceOnAway,
         )?;
         t.updated_at = now;
-        tickets::save(c, now, account, &t)?;
+        writes::save(c, now, account, &t)?;
         route(
             c,
             now,
@@ -374,8 +285,8 @@ pub fn availability_changed(
     let availability = settings.at(&tz.zone(), now);
     let next = Transition::new(was_available, availability);
     match next.next_check {
-        Some(at) => schedule(c, account, JobKind::Availability, user.0, at)?,
-        None => unschedule(c, account, JobKind::Availability, user.0)?,
+        Some(at) => writes::schedule(c, account, JobKind::Availability, user.0, at)?,
+        None => writes::unschedule(c, account, JobKind::Availability, user.0)?,
     }
     if next.drain_queue {
         drain_waiting(c, now, account, 0, rng)?;
@@ -413,7 +324,7 @@ pub fn run_due_jobs(
                 availability_changed(c, now, account, user, was, rng)?;
             }
             JobKind::Relax => {
-                let mut t = tickets::get(c, account, TicketId(*subject))?;
+                let mut t = writes::get(c, account, TicketId(*subject))?;
                 if t.status == Status::Open && t.owner.user_id.is_none() {
                     route(
                         c,
@@ -427,8 +338,8 @@ pub fn run_due_jobs(
             }
             JobKind::LoadExpiry => {
                 // Saving recomputes whether the ticket still counts.
-                let t = tickets::get(c, account, TicketId(*subject))?;
-                tickets::save(c, now, account, &t)?;
+                let t = writes::get(c, account, TicketId(*subject))?;
+                writes::save(c, now, account, &t)?;
             }
             JobKind::DrainWaiting => {
                 drain_waiting(c, now, account, *subject as usize, rng)?;
@@ -440,7 +351,7 @@ pub fn run_due_jobs(
 
 /// The routing decisions made for a ticket, oldest first.
 pub fn log(c: &Connection, account: AccountId, ticket: TicketId) -> Result<Vec<RoutingRecord>> {
-    tickets::get(c, account, ticket)?;
+    writes::get(c, account, ticket)?;
     let mut stmt = c.prepare_cached("SELECT at, trigger, explanation FROM routing_decisions WHERE ticket_id = ?1 AND account_id = ?2 ORDER BY id")?;
     let items = stmt
         .query_map(params![ticket.0, account.0], |r| {

@@ -2,41 +2,10 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
-use switchboard_domain::{
-    input::*,
-    ticket::{self, OwnerReason},
-    triage, *,
-};
+use switchboard_domain::{input::*, ticket, triage, *};
 
-use super::{OrNotFound, directory, rows};
+use super::{directory, rows, writes};
 use crate::{Created, Idempotency, NewMessage, Page, Result, StoreError, TicketQuery, View};
-
-pub(super) fn record(
-    c: &Connection,
-    account: AccountId,
-    ticket: TicketId,
-    at: Timestamp,
-    actor: Actor,
-    event: &HistoryEvent,
-) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        account.0,
-        ticket.0,
-        rows::ms(at),
-        serde_json::to_string(&actor).map_err(super::backend)?,
-        serde_json::to_string(event).map_err(super::backend)?,
-    ])?;
-    // Durable (the events table, for Last-Event-ID) in this transaction, and
-    // published by the writer once the batch commits (never if it rolls
-    // back) as a wake-up for live streams.
-    let event = crate::TicketEvent::new(account, ticket, at, actor, event);
-    super::events::append(c, &event)?;
-    super::writer::publish(event);
-    Ok(())
-}
 
 /// Finds the contact by e-mail, then by phone, or creates it.
 fn resolve_contact(
@@ -97,7 +66,7 @@ pub fn create(
                 });
             }
             return Ok(Created {
-                value: get(c, account, TicketId(ticket))?,
+                value: writes::get(c, account, TicketId(ticket))?,
                 created: false,
             });
         }
@@ -174,7 +143,7 @@ pub fn create(
         rows::ms(now),
     ])?;
     ticket.id = TicketId(c.last_insert_rowid());
-    record(
+    writes::record(
         c,
         account,
         ticket.id,
@@ -204,16 +173,6 @@ pub fn create(
         value: ticket,
         created: true,
     })
-}
-
-pub fn get(c: &Connection, account: AccountId, id: TicketId) -> Result<Ticket> {
-    let sql = format!(
-        "SELECT {} FROM tickets WHERE id = ?1 AND account_id = ?2",
-        rows::TICKET_COLUMNS
-    );
-    c.prepare_cached(&sql)?
-        .query_row(params![id.0, account.0], rows::ticket)
-        .or_not_found("ticket")
 }
 
 pub fn list(
@@ -276,98 +235,6 @@ pub fn list(
     Ok(crate::paginate(items, q.limit, |t| t.id.0))
 }
 
-/// Writes every mutable column of `t` back, and keeps the owners' open and
-/// load counters in step with the change (see `routing::adjust_counters`).
-pub(super) fn save(c: &Connection, now: Timestamp, account: AccountId, t: &Ticket) -> Result<()> {
-    save_known(c, now, account, t, None)
-}
-
-/// [`save`], given what the counters knew of the stored ticket (`None`:
-/// read it).
-pub(super) fn save_known(
-    c: &Connection,
-    now: Timestamp,
-    account: AccountId,
-    t: &Ticket,
-    known: Option<switchboard_domain::routing::Counted>,
-) -> Result<()> {
-    let load_counted = super::routing::adjust_counters(c, now, account, t, known)?;
-    c.prepare_cached(
-        "UPDATE tickets SET subject = ?1, content = ?2, status = ?3, stage = ?4, priority = ?5, owner_user_id = ?6,
-            owner_team_id = ?7, assigned_at = ?8, contact_id = ?9, properties = ?10, first_reply_at = ?11,
-            updated_at = ?12, closed_at = ?13, load_counted = ?16
-         WHERE id = ?14 AND account_id = ?15",
-    )?
-    .execute(params![
-        t.subject,
-        t.content,
-        t.status.as_str(),
-        t.stage.as_str(),
-        t.priority.as_str(),
-        t.owner.user_id.map(|u| u.0),
-        t.owner.team_id.map(|u| u.0),
-        t.assigned_at.map(rows::ms),
-        t.contact_id.map(|u| u.0),
-        serde_json::to_string(&t.properties).map_err(super::backend)?,
-        t.first_reply_at.map(rows::ms),
-        rows::ms(t.updated_at),
-        t.closed_at.map(rows::ms),
-        t.id.0,
-        account.0,
-        load_counted,
-    ])?;
-    Ok(())
-}
-
-/// Gives the ticket a new owner and records why, after checking that the
-/// owner user and team belong to the account.
-pub(super) fn move_owner(
-    c: &Connection,
-    account: AccountId,
-    t: &mut Ticket,
-    to: Owner,
-    now: Timestamp,
-    actor: Actor,
-    reason: OwnerReason,
-) -> Result<()> {
-    if let Some(user) = to.user_id {
-        directory::ensure_exists(c, "users", account, user.0, "user_id")?;
-    }
-    if let Some(team) = to.team_id {
-        directory::ensure_exists(c, "teams", account, team.0, "team_id")?;
-    }
-    move_owner_checked(c, account, t, to, now, actor, reason)
-}
-
-/// [`move_owner`] for an owner known to belong to the account (routing
-/// picks from the account's own routing state).
-pub(super) fn move_owner_checked(
-    c: &Connection,
-    account: AccountId,
-    t: &mut Ticket,
-    to: Owner,
-    now: Timestamp,
-    actor: Actor,
-    reason: OwnerReason,
-) -> Result<()> {
-    let Some(moved) = ticket::move_owner(t, to, now, reason) else {
-        return Ok(());
-    };
-    if let Some(user) = moved.assigned {
-        assigned(c, account, user, now)?;
-    }
-    record(c, account, t.id, now, actor, &moved.event)
-}
-
-/// `user` was just given a ticket: round robin and load balancing break
-/// ties by the longest wait since.
-fn assigned(c: &Connection, account: AccountId, user: UserId, now: Timestamp) -> Result<()> {
-    c.prepare_cached("UPDATE users SET last_assigned_at = ?1 WHERE id = ?2 AND account_id = ?3")?
-        .execute(params![rows::ms(now), user.0, account.0])?;
-    super::routing_state::if_loaded(account, |s| s.assigned(user, now));
-    Ok(())
-}
-
 pub fn update(
     c: &Connection,
     now: Timestamp,
@@ -377,20 +244,20 @@ pub fn update(
     actor: Actor,
     rng: &mut dyn switchboard_domain::routing::RandomSource,
 ) -> Result<Ticket> {
-    let mut t = get(c, account, id)?;
+    let mut t = writes::get(c, account, id)?;
     if let Some(Some(contact)) = patch.contact_id {
         directory::ensure_exists(c, "contacts", account, contact.0, "contact_id")?;
     }
     let patched = ticket::patch(&mut t, patch, now)?;
     for event in &patched.history {
-        record(c, account, id, now, actor, event)?;
+        writes::record(c, account, id, now, actor, event)?;
     }
-    save(c, now, account, &t)?;
+    writes::save(c, now, account, &t)?;
     if patched.closed {
         // The owner dropped below a capacity limit, maybe.
         super::routing::drain_waiting(c, now, account, 0, rng)?;
     }
-    get(c, account, id)
+    writes::get(c, account, id)
 }
 
 pub fn set_owner(
@@ -402,7 +269,7 @@ pub fn set_owner(
     actor: Actor,
     rng: &mut dyn switchboard_domain::routing::RandomSource,
 ) -> Result<Ticket> {
-    let mut t = get(c, account, id)?;
+    let mut t = writes::get(c, account, id)?;
     let user = requested
         .user_id
         .map(|u| {
@@ -416,19 +283,19 @@ pub fn set_owner(
         .transpose()?;
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
     let before = t.owner;
-    move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual)?;
+    writes::move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual)?;
     // Someone else gave you a ticket: you are told.
     if let Some(user) = ticket::told_of_assignment(before, to, actor) {
-        super::routing::notify(c, now, account, user, id, NotificationKind::Assigned)?;
+        writes::notify(c, now, account, user, id, NotificationKind::Assigned)?;
     }
     t.updated_at = now;
-    save(c, now, account, &t)?;
+    writes::save(c, now, account, &t)?;
     // A hand assignment takes the ticket out of the waiting queue, and may
     // free capacity for waiting tickets.
     c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND account_id = ?2")?
         .execute(params![id.0, account.0])?;
     super::routing::drain_waiting(c, now, account, 0, rng)?;
-    get(c, account, id)
+    writes::get(c, account, id)
 }
 
 pub fn add_message(
@@ -438,7 +305,7 @@ pub fn add_message(
     id: TicketId,
     m: NewMessage,
 ) -> Result<(Message, Ticket)> {
-    let mut t = get(c, account, id)?;
+    let mut t = writes::get(c, account, id)?;
     c.prepare_cached(
         "INSERT INTO messages (account_id, ticket_id, kind, author, body, external_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -470,15 +337,15 @@ pub fn add_message(
     };
     let added = ticket::add_message(&mut t, message.id, m.kind, author.as_ref(), now);
     for event in &added.history {
-        record(c, account, id, now, m.author, event)?;
+        writes::record(c, account, id, now, m.author, event)?;
     }
     if let Some(user) = added.assigned {
-        assigned(c, account, user, now)?;
+        writes::assigned(c, account, user, now)?;
     }
     if m.kind == MessageKind::Reply {
         enqueue_delivery(c, now, account, &t, message.id)?;
     }
-    save(c, now, account, &t)?;
+    writes::save(c, now, account, &t)?;
     Ok((message, t))
 }
 
@@ -510,7 +377,7 @@ fn enqueue_delivery(
 }
 
 pub fn messages(c: &Connection, account: AccountId, id: TicketId) -> Result<Vec<Message>> {
-    get(c, account, id)?;
+    writes::get(c, account, id)?;
     let sql = format!(
         "SELECT {} FROM messages WHERE ticket_id = ?1 AND account_id = ?2 ORDER BY id",
         rows::MESSAGE_COLUMNS
@@ -523,7 +390,7 @@ pub fn messages(c: &Connection, account: AccountId, id: TicketId) -> Result<Vec<
 }
 
 pub fn history(c: &Connection, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>> {
-    get(c, account, id)?;
+    writes::get(c, account, id)?;
     let mut stmt = c.prepare_cached(
         "SELECT id, ticket_id, at, actor, event FROM ticket_history WHERE ticket_id = ?1 AND account_id = ?2 ORDER BY id",
     )?;

@@ -1,0 +1,283 @@
+//! The writes every change is made of, below both the ticket operations
+//! (`tickets`) and routing (`routing`): a ticket read and saved (its owners'
+//! counters moved with it), an owner moved, a history line recorded (with
+//! its event), a job scheduled, a notification. Both call down here; this
+//! module calls neither, so there is no circle between them.
+
+use jiff::Timestamp;
+use sqlx::PgConnection;
+use switchboard_domain::{jobs, routing::*, *};
+
+use super::{OrNotFound, backend, directory, publish, routing_state, rows};
+use crate::{Result, TicketEvent};
+
+/// Appends an entry to a ticket's history, and publishes it as a live
+/// [`TicketEvent`] (see [`publish`]).
+pub(super) async fn record(
+    c: &mut PgConnection,
+    account: AccountId,
+    ticket: TicketId,
+    at: Timestamp,
+    actor: Actor,
+    event: &HistoryEvent,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account.0)
+    .bind(ticket.0)
+    .bind(rows::ms(at))
+    .bind(serde_json::to_string(&actor).map_err(backend)?)
+    .bind(serde_json::to_string(event).map_err(backend)?)
+    .execute(&mut *c)
+    .await?;
+    // Durable in this transaction (numbered after commit, see `events`);
+    // the notification is only the wake-up.
+    let event = TicketEvent::new(account, ticket, at, actor, event);
+    super::events::append(c, &event).await?;
+    publish(c, &event).await
+}
+
+/// One ticket.
+pub(super) async fn get(c: &mut PgConnection, account: AccountId, id: TicketId) -> Result<Ticket> {
+    let sql = format!(
+        "SELECT {} FROM tickets WHERE id = $1 AND account_id = $2",
+        rows::TICKET_COLUMNS
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.0)
+        .bind(account.0)
+        .fetch_optional(&mut *c)
+        .await
+        .or_not_found("ticket")?;
+    rows::ticket(&row)
+}
+
+/// Writes every mutable column of `t` back, and keeps the owners' open and
+/// load counters in step with the change (see `routing::adjust_counters`).
+/// The caller holds the account's routing lock.
+pub(super) async fn save(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+) -> Result<()> {
+    save_known(c, now, account, t, None).await
+}
+
+/// [`save`], given what the counters knew of the stored ticket (`None`:
+/// read it).
+pub(super) async fn save_known(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    known: Option<switchboard_domain::routing::Counted>,
+) -> Result<()> {
+    let load_counted = adjust_counters(c, now, account, t, known).await?;
+    sqlx::query(
+        "UPDATE tickets SET subject = $1, content = $2, status = $3, stage = $4, priority = $5, owner_user_id = $6,
+            owner_team_id = $7, assigned_at = $8, contact_id = $9, properties = $10, first_reply_at = $11,
+            updated_at = $12, closed_at = $13, load_counted = $16
+         WHERE id = $14 AND account_id = $15",
+    )
+    .bind(&t.subject)
+    .bind(&t.content)
+    .bind(t.status.as_str())
+    .bind(t.stage.as_str())
+    .bind(t.priority.as_str())
+    .bind(t.owner.user_id.map(|u| u.0))
+    .bind(t.owner.team_id.map(|u| u.0))
+    .bind(t.assigned_at.map(rows::ms))
+    .bind(t.contact_id.map(|u| u.0))
+    .bind(serde_json::to_string(&t.properties).map_err(backend)?)
+    .bind(t.first_reply_at.map(rows::ms))
+    .bind(rows::ms(t.updated_at))
+    .bind(t.closed_at.map(rows::ms))
+    .bind(t.id.0)
+    .bind(account.0)
+    .bind(i32::from(load_counted))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Gives the ticket a new owner and records why, after checking that the
+/// owner user and team belong to the account.
+pub(super) async fn move_owner(
+    c: &mut PgConnection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: Owner,
+    now: Timestamp,
+    actor: Actor,
+    reason: OwnerReason,
+) -> Result<()> {
+    if let Some(user) = to.user_id {
+        directory::ensure_exists(c, "users", account, user.0, "user_id").await?;
+    }
+    if let Some(team) = to.team_id {
+        directory::ensure_exists(c, "teams", account, team.0, "team_id").await?;
+    }
+    move_owner_checked(c, account, t, to, now, actor, reason).await
+}
+
+/// [`move_owner`] for an owner known to belong to the account (routing
+/// picks from the account's own routing state).
+pub(super) async fn move_owner_checked(
+    c: &mut PgConnection,
+    account: AccountId,
+    t: &mut Ticket,
+    to: Owner,
+    now: Timestamp,
+    actor: Actor,
+    reason: OwnerReason,
+) -> Result<()> {
+    let Some(moved) = ticket::move_owner(t, to, now, reason) else {
+        return Ok(());
+    };
+    if let Some(user) = moved.assigned {
+        assigned(c, account, user, now).await?;
+    }
+    record(c, account, t.id, now, actor, &moved.event).await
+}
+
+/// `user` was just given a ticket: round robin and load balancing break
+/// ties by the longest wait since.
+pub(super) async fn assigned(
+    c: &mut PgConnection,
+    account: AccountId,
+    user: UserId,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query("UPDATE users SET last_assigned_at = $1 WHERE id = $2 AND account_id = $3")
+        .bind(rows::ms(now))
+        .bind(user.0)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+    routing_state::changed(account, |s| s.assigned(user, now));
+    Ok(())
+}
+
+/// Adds a counter delta to the stored counters and to the kept state.
+pub(super) async fn bump(c: &mut PgConnection, account: AccountId, d: &CounterDelta) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, type) DO UPDATE
+         SET open_count = user_ticket_counts.open_count + EXCLUDED.open_count,
+             load_count = user_ticket_counts.load_count + EXCLUDED.load_count",
+    )
+    .bind(account.0)
+    .bind(d.user.0)
+    .bind(d.ticket_type.as_str())
+    .bind(d.open)
+    .bind(d.load)
+    .execute(&mut *c)
+    .await?;
+    routing_state::changed(account, |s| {
+        s.counts_changed(d.user, d.ticket_type, d.open, d.load)
+    });
+    Ok(())
+}
+
+/// Moves the owners' counters from the ticket's stored state to `t`'s
+/// ([`counter_moves`]), and returns whether `t` counts in its owner's load.
+/// Called by every save.
+///
+/// Reads the stored state without a row lock: every caller holds the
+/// account's routing lock, and every write that changes a ticket's owner or
+/// status does too, so the stored state cannot change under us.
+pub(super) async fn adjust_counters(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    known: Option<Counted>,
+) -> Result<bool> {
+    let old = match known {
+        Some(old) => old,
+        None => {
+            let row = sqlx::query(
+                "SELECT owner_user_id, status, load_counted FROM tickets WHERE id = $1 AND account_id = $2",
+            )
+            .bind(t.id.0)
+            .bind(account.0)
+            .fetch_one(&mut *c)
+            .await?;
+            Counted {
+                owner: rows::get::<Option<i64>>(&row, 0)?.map(UserId),
+                open: rows::get::<String>(&row, 1)? == "open",
+                in_load: rows::flag(&row, 2)?,
+            }
+        }
+    };
+    let moves = counter_moves(old, t, now);
+    for d in &moves.deltas {
+        bump(c, account, d).await?;
+    }
+    match moves.expires_at {
+        Some(at) => schedule(c, account, JobKind::LoadExpiry, t.id.0, at).await?,
+        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, t.id.0).await?,
+        None => {}
+    }
+    Ok(moves.in_load)
+}
+
+/// Schedules (or moves) the job of `kind` for `subject`.
+pub(super) async fn schedule(
+    c: &mut PgConnection,
+    account: AccountId,
+    kind: JobKind,
+    subject: i64,
+    at: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (key) DO UPDATE SET run_at = EXCLUDED.run_at",
+    )
+    .bind(account.0)
+    .bind(jobs::run_at_ms(at))
+    .bind(kind.as_str())
+    .bind(kind.key(account, subject))
+    .bind(subject)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Drops the job of `kind` for `subject`, if scheduled.
+pub(super) async fn unschedule(
+    c: &mut PgConnection,
+    account: AccountId,
+    kind: JobKind,
+    subject: i64,
+) -> Result<()> {
+    sqlx::query("DELETE FROM jobs WHERE key = $1")
+        .bind(kind.key(account, subject))
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Tells `user` about `ticket`.
+pub(super) async fn notify(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    user: UserId,
+    ticket: TicketId,
+    kind: NotificationKind,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account.0)
+    .bind(user.0)
+    .bind(ticket.0)
+    .bind(kind.as_str())
+    .bind(rows::ms(now))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
