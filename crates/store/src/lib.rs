@@ -1,7 +1,9 @@
 //! Storage for Switchboard: one interface ([`Store`]) and its backends.
 //!
 //! Map of the modules:
-//! - this file: the [`Store`] trait, its query and result types, [`StoreError`].
+//! - this file: the [`Store`] trait (the sum of [`Directory`], [`Tickets`],
+//!   [`Routing`], [`Outbox`] and [`EventLog`]), their query and result
+//!   types, [`StoreError`].
 //! - [`sqlite`]: the embedded backend on rusqlite. One writer thread commits
 //!   concurrent writes together (group commit); a small pool of reader
 //!   connections serves reads. WAL mode, `synchronous=FULL`.
@@ -34,6 +36,13 @@ use switchboard_domain::{
         TeamPatch, TicketPatch, UserPatch,
     },
 };
+
+/// Every store trait, for code that calls a concrete backend
+/// (`use switchboard_store::prelude::*;`); through `dyn Store` they are all
+/// reachable already.
+pub mod prelude {
+    pub use crate::{Directory, EventLog, Outbox, Routing, Store, Tickets};
+}
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -425,12 +434,9 @@ pub trait Outbox: Send + Sync + 'static {
     ) -> Result<bool>;
 }
 
-/// Everything Switchboard keeps. Implemented by [`SqliteStore`] and
-/// [`PgStore`]; [`conformance`] holds the shared behaviour tests. The outbox
-/// and the durable event sequence live in the [`Outbox`] and [`EventLog`]
-/// supertraits.
+/// Accounts, tokens, users, teams, skills, contacts and channels.
 #[async_trait]
-pub trait Store: Outbox + EventLog + Send + Sync + 'static {
+pub trait Directory: Send + Sync + 'static {
     /// Creates an account with its first super admin (whatever `admin.role`
     /// says), an API token for that admin (stored by `admin_token_hash`) and
     /// the built-in language skills, all in one transaction.
@@ -440,8 +446,10 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         admin: NewUser,
         admin_token_hash: String,
     ) -> Result<(Account, User)>;
+
     /// How many accounts exist (zero on a fresh database).
     async fn account_count(&self) -> Result<u64>;
+
     /// The oldest account, created on first start.
     async fn first_account(&self) -> Result<Option<Account>>;
 
@@ -453,36 +461,46 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         name: String,
         token_hash: String,
     ) -> Result<TokenInfo>;
+
     /// The active user a token hash belongs to, if any.
     async fn authenticate(&self, token_hash: String) -> Result<Option<Principal>>;
 
     /// Creates a user.
     async fn create_user(&self, account: AccountId, input: NewUser) -> Result<User>;
+
     /// One user.
     async fn get_user(&self, account: AccountId, id: UserId) -> Result<User>;
+
     /// Every user of the account, by id.
     async fn list_users(&self, account: AccountId) -> Result<Vec<User>>;
+
     /// Changes a user. The last active super admin cannot be demoted or deactivated.
     async fn update_user(&self, account: AccountId, id: UserId, patch: UserPatch) -> Result<User>;
 
     /// Creates a team.
     async fn create_team(&self, account: AccountId, input: NewTeam) -> Result<Team>;
+
     /// One team.
     async fn get_team(&self, account: AccountId, id: TeamId) -> Result<Team>;
+
     /// Every team of the account, by id.
     async fn list_teams(&self, account: AccountId) -> Result<Vec<Team>>;
+
     /// Changes a team.
     async fn update_team(&self, account: AccountId, id: TeamId, patch: TeamPatch) -> Result<Team>;
 
     /// Creates a skill.
     async fn create_skill(&self, account: AccountId, input: NewSkill) -> Result<Skill>;
+
     /// Every skill of the account, by category then name.
     async fn list_skills(&self, account: AccountId) -> Result<Vec<Skill>>;
 
     /// Creates a contact.
     async fn create_contact(&self, account: AccountId, input: NewContact) -> Result<Contact>;
+
     /// One contact.
     async fn get_contact(&self, account: AccountId, id: ContactId) -> Result<Contact>;
+
     /// Contacts, newest first.
     async fn list_contacts(
         &self,
@@ -490,6 +508,7 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         cursor: Option<i64>,
         limit: u32,
     ) -> Result<Page<Contact>>;
+
     /// Changes a contact.
     async fn update_contact(
         &self,
@@ -505,10 +524,13 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         input: NewChannel,
         key: String,
     ) -> Result<Channel>;
+
     /// One channel.
     async fn get_channel(&self, account: AccountId, id: ChannelId) -> Result<Channel>;
+
     /// Every channel of the account, by id.
     async fn list_channels(&self, account: AccountId) -> Result<Vec<Channel>>;
+
     /// Changes a channel.
     async fn update_channel(
         &self,
@@ -517,6 +539,22 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         patch: ChannelPatch,
     ) -> Result<Channel>;
 
+    /// A channel by its public key, with its account: forms and webhooks
+    /// carry no token, only the key in their URL.
+    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)>;
+
+    /// Every channel of `kind`, of every account, oldest first: the SMTP
+    /// listener finds which account a recipient address belongs to.
+    async fn channels_of_kind(
+        &self,
+        kind: switchboard_domain::ChannelKind,
+    ) -> Result<Vec<(AccountId, Channel)>>;
+}
+
+/// Tickets, their conversation, history, attachments, live events and
+/// notifications.
+#[async_trait]
+pub trait Tickets: Send + Sync + 'static {
     /// Creates a ticket (finding or creating its contact), or returns the
     /// original when `idempotency` repeats an earlier call.
     async fn create_ticket(
@@ -526,8 +564,10 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         idempotency: Option<Idempotency>,
         actor: Actor,
     ) -> Result<Created<Ticket>>;
+
     /// One ticket.
     async fn get_ticket(&self, account: AccountId, id: TicketId) -> Result<Ticket>;
+
     /// Tickets, newest first. `caller` resolves `mine` and the team views.
     async fn list_tickets(
         &self,
@@ -535,6 +575,7 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         caller: UserId,
         query: TicketQuery,
     ) -> Result<Page<Ticket>>;
+
     /// Changes a ticket's fields, status or stage.
     async fn update_ticket(
         &self,
@@ -543,6 +584,7 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         patch: TicketPatch,
         actor: Actor,
     ) -> Result<Ticket>;
+
     /// Assigns, reassigns or unassigns by hand (see `triage::manual_owner`).
     async fn set_owner(
         &self,
@@ -551,6 +593,7 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         requested: Owner,
         actor: Actor,
     ) -> Result<Ticket>;
+
     /// Adds a message; a reply by a user to a ticket without owner makes that
     /// user the owner, in the same transaction. A reply on a ticket whose
     /// channel sends replies out (e-mail, WhatsApp) also writes its
@@ -561,15 +604,61 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         id: TicketId,
         message: NewMessage,
     ) -> Result<(Message, Ticket)>;
+
     /// A ticket's conversation, oldest first.
     async fn list_messages(&self, account: AccountId, id: TicketId) -> Result<Vec<Message>>;
+
     /// A ticket's history, oldest first.
     async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>>;
 
+    /// The ticket and message that carry one of `external_ids` (a channel's
+    /// own ids: Message-IDs, wamids, CallSids), the first found in order.
+    async fn find_by_external_id(
+        &self,
+        account: AccountId,
+        external_ids: Vec<String>,
+    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>>;
+
+    /// Stores files that came with a message.
+    async fn add_attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        files: Vec<NewAttachment>,
+    ) -> Result<Vec<Attachment>>;
+
+    /// The attachments of a message, oldest first.
+    async fn attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+    ) -> Result<Vec<Attachment>>;
+
+    /// Live ticket events of every account, from every node, from now on,
+    /// on a bounded in-process channel: a wake-up, not the record (a slow
+    /// receiver lags, a dropped LISTEN connection misses some). Event
+    /// streams read [`EventLog`]; on PostgreSQL an event is sent here only
+    /// once its sequence number is assigned.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
+
+    /// A user's latest notifications, newest first.
+    async fn notifications(
+        &self,
+        account: AccountId,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<switchboard_domain::Notification>>;
+}
+
+/// Routing explanations, availability, the scheduler and the counters' check.
+#[async_trait]
+pub trait Routing: Send + Sync + 'static {
     /// A ticket's routing decisions, oldest first.
     async fn routing_log(&self, account: AccountId, id: TicketId) -> Result<Vec<RoutingRecord>>;
+
     /// A user's availability settings and current availability.
     async fn availability(&self, account: AccountId, user: UserId) -> Result<AvailabilityState>;
+
     /// Changes a user's availability settings; reschedules their next
     /// transition, drains the waiting queue if they became available, and
     /// rebalances their tickets if they became away (where rules ask).
@@ -579,6 +668,7 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
         user: UserId,
         change: AvailabilityChange,
     ) -> Result<AvailabilityState>;
+
     /// Whom to ring for a call on ticket `id`, best first: its owner while
     /// they can still be reached, then (for contact-owner rules) the
     /// contact's owner, then everyone the channel's rule could route it to,
@@ -587,55 +677,23 @@ pub trait Store: Outbox + EventLog + Send + Sync + 'static {
     /// routing state. Empty without a rule, or for a rule that assigns
     /// nobody. Writes nothing.
     async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>>;
+
     /// Runs the scheduler's due jobs (availability transitions, skill
     /// relaxation, load expiry); returns how many ran.
     async fn run_due_jobs(&self) -> Result<usize>;
+
     /// Differences between the incremental open/load counters and a full
     /// recount; empty when they agree.
     async fn counter_drift(&self, account: AccountId) -> Result<Vec<String>>;
-    /// The ticket and message that carry one of `external_ids` (a channel's
-    /// own ids: Message-IDs, wamids, CallSids), the first found in order.
-    async fn find_by_external_id(
-        &self,
-        account: AccountId,
-        external_ids: Vec<String>,
-    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>>;
-    /// A channel by its public key, with its account: forms and webhooks
-    /// carry no token, only the key in their URL.
-    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)>;
-    /// Every channel of `kind`, of every account, oldest first: the SMTP
-    /// listener finds which account a recipient address belongs to.
-    async fn channels_of_kind(
-        &self,
-        kind: switchboard_domain::ChannelKind,
-    ) -> Result<Vec<(AccountId, Channel)>>;
-    /// Stores files that came with a message.
-    async fn add_attachments(
-        &self,
-        account: AccountId,
-        message: switchboard_domain::MessageId,
-        files: Vec<NewAttachment>,
-    ) -> Result<Vec<Attachment>>;
-    /// The attachments of a message, oldest first.
-    async fn attachments(
-        &self,
-        account: AccountId,
-        message: switchboard_domain::MessageId,
-    ) -> Result<Vec<Attachment>>;
-    /// Live ticket events of every account, from every node, from now on,
-    /// on a bounded in-process channel: a wake-up, not the record (a slow
-    /// receiver lags, a dropped LISTEN connection misses some). Event
-    /// streams read [`EventLog`]; on PostgreSQL an event is sent here only
-    /// once its sequence number is assigned.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
-    /// A user's latest notifications, newest first.
-    async fn notifications(
-        &self,
-        account: AccountId,
-        user: UserId,
-        limit: u32,
-    ) -> Result<Vec<switchboard_domain::Notification>>;
 }
+
+/// Everything Switchboard keeps: the sum of focused traits, one per area
+/// ([`Directory`], [`Tickets`], [`Routing`], [`Outbox`], [`EventLog`]). A
+/// backend implements each and gets `Store` for free; [`SqliteStore`] and
+/// [`PgStore`] do, and [`conformance`] holds the behaviour both must show.
+pub trait Store: Directory + Tickets + Routing + Outbox + EventLog {}
+
+impl<T: Directory + Tickets + Routing + Outbox + EventLog> Store for T {}
 
 impl StoreError {
     /// Whether this is a [`StoreError::Duplicate`]: the message was already

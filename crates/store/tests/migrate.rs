@@ -7,10 +7,11 @@ use std::sync::Arc;
 use serde_json::json;
 use switchboard_domain::{input::*, *};
 use switchboard_store::{
-    PgStore, SqliteStore, Store,
+    PgStore, SqliteStore,
     conformance::{new_ticket, new_user},
     migrate,
     postgres::testing::TestDatabase,
+    prelude::*,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

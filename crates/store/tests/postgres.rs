@@ -41,7 +41,7 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
         routing::{ManualAvailability, ManualStatus, Outcome, RoutingRule, Verdict},
         *,
     };
-    use switchboard_store::{AvailabilityChange, Store, conformance::new_user};
+    use switchboard_store::{AvailabilityChange, conformance::new_user, prelude::*};
 
     let Some(db) = TestDatabase::create().await else {
         return;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use switchboard_domain::SystemClock;
 use switchboard_store::{
-    SqliteStore, Store,
+    SqliteStore,
     conformance::{Fixture, new_ticket, new_user, start_clock},
+    prelude::*,
 };
 
 async fn fresh() -> Fixture {
@@ -70,8 +71,9 @@ mod routing {
     use jiff::SignedDuration;
     use switchboard_domain::{input::*, routing::*, *};
     use switchboard_store::{
-        AvailabilityChange, SqliteStore, Store,
+        AvailabilityChange, SqliteStore,
         conformance::{new_ticket, new_user},
+        prelude::*,
     };
 
     /// An e-mail channel with the given routing rule.

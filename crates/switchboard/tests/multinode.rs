@@ -16,7 +16,7 @@ use std::{
 
 use serde_json::{Value, json};
 use switchboard_domain::{AccountId, SystemClock};
-use switchboard_store::{PgStore, Store, postgres::testing::TestDatabase};
+use switchboard_store::{PgStore, Routing, postgres::testing::TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 

@@ -53,9 +53,9 @@ use switchboard_domain::{
 };
 
 use crate::{
-    AvailabilityChange, AvailabilityState, Created, EventLog, EventsSince, Idempotency, NewMessage,
-    Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, RoutingRecord, SplitMix, Store,
-    StoreError, TicketQuery, TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, Directory, EventLog, EventsSince, Idempotency,
+    NewMessage, Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, Routing,
+    RoutingRecord, SplitMix, StoreError, TicketQuery, Tickets, TokenInfo,
 };
 
 /// The PostgreSQL store: a connection pool and the clock.
@@ -349,7 +349,7 @@ impl EventLog for PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl Directory for PgStore {
     async fn create_account(
         &self,
         name: Name,
@@ -537,6 +537,19 @@ impl Store for PgStore {
         })
     }
 
+    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
+        let mut c = self.pool.acquire().await?;
+        channels::channel_by_key(&mut c, &key).await
+    }
+
+    async fn channels_of_kind(&self, kind: ChannelKind) -> Result<Vec<(AccountId, Channel)>> {
+        let mut c = self.pool.acquire().await?;
+        channels::channels_of_kind(&mut c, kind).await
+    }
+}
+
+#[async_trait]
+impl Tickets for PgStore {
     async fn create_ticket(
         &self,
         account: AccountId,
@@ -621,6 +634,52 @@ impl Store for PgStore {
         tickets::history(&mut c, account, id).await
     }
 
+    async fn notifications(
+        &self,
+        account: AccountId,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<switchboard_domain::Notification>> {
+        let mut c = self.pool.acquire().await?;
+        routing::notifications(&mut c, account, user, limit).await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        account: AccountId,
+        external_ids: Vec<String>,
+    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>> {
+        let mut c = self.pool.acquire().await?;
+        channels::find_by_external_id(&mut c, account, &external_ids).await
+    }
+
+    async fn add_attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        files: Vec<crate::NewAttachment>,
+    ) -> Result<Vec<crate::Attachment>> {
+        transaction!(self, |c, now| {
+            channels::add_attachments(c, now, account, message, files.clone()).await
+        })
+    }
+
+    async fn attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+    ) -> Result<Vec<crate::Attachment>> {
+        let mut c = self.pool.acquire().await?;
+        channels::attachments(&mut c, account, message).await
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
+        self.events.subscribe()
+    }
+}
+
+#[async_trait]
+impl Routing for PgStore {
     async fn routing_log(&self, account: AccountId, id: TicketId) -> Result<Vec<RoutingRecord>> {
         let mut c = self.pool.acquire().await?;
         routing::log(&mut c, account, id).await
@@ -687,59 +746,6 @@ impl Store for PgStore {
             }
             done += 1;
         }
-    }
-
-    async fn notifications(
-        &self,
-        account: AccountId,
-        user: UserId,
-        limit: u32,
-    ) -> Result<Vec<switchboard_domain::Notification>> {
-        let mut c = self.pool.acquire().await?;
-        routing::notifications(&mut c, account, user, limit).await
-    }
-
-    async fn find_by_external_id(
-        &self,
-        account: AccountId,
-        external_ids: Vec<String>,
-    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>> {
-        let mut c = self.pool.acquire().await?;
-        channels::find_by_external_id(&mut c, account, &external_ids).await
-    }
-
-    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
-        let mut c = self.pool.acquire().await?;
-        channels::channel_by_key(&mut c, &key).await
-    }
-
-    async fn channels_of_kind(&self, kind: ChannelKind) -> Result<Vec<(AccountId, Channel)>> {
-        let mut c = self.pool.acquire().await?;
-        channels::channels_of_kind(&mut c, kind).await
-    }
-
-    async fn add_attachments(
-        &self,
-        account: AccountId,
-        message: switchboard_domain::MessageId,
-        files: Vec<crate::NewAttachment>,
-    ) -> Result<Vec<crate::Attachment>> {
-        transaction!(self, |c, now| {
-            channels::add_attachments(c, now, account, message, files.clone()).await
-        })
-    }
-
-    async fn attachments(
-        &self,
-        account: AccountId,
-        message: switchboard_domain::MessageId,
-    ) -> Result<Vec<crate::Attachment>> {
-        let mut c = self.pool.acquire().await?;
-        channels::attachments(&mut c, account, message).await
-    }
-
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
-        self.events.subscribe()
     }
 
     async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>> {

@@ -45,9 +45,9 @@ use switchboard_domain::{
 };
 
 use crate::{
-    AvailabilityChange, AvailabilityState, Created, EventLog, EventsSince, Idempotency, NewMessage,
-    Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, RoutingRecord, Store,
-    StoreError, TicketQuery, TokenInfo,
+    AvailabilityChange, AvailabilityState, Created, Directory, EventLog, EventsSince, Idempotency,
+    NewMessage, Outbox, OutboxEntry, OutboxOutcome, OutboxState, Page, Result, Routing,
+    RoutingRecord, StoreError, TicketQuery, Tickets, TokenInfo,
 };
 pub use writer::MAX_BATCH;
 
@@ -345,7 +345,7 @@ impl EventLog for SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Directory for SqliteStore {
     async fn create_account(
         &self,
         name: Name,
@@ -514,6 +514,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
+        self.read(move |c| channels::channel_by_key(c, &key)).await
+    }
+
+    async fn channels_of_kind(&self, kind: ChannelKind) -> Result<Vec<(AccountId, Channel)>> {
+        self.read(move |c| channels::channels_of_kind(c, kind))
+            .await
+    }
+}
+
+#[async_trait]
+impl Tickets for SqliteStore {
     async fn create_ticket(
         &self,
         account: AccountId,
@@ -585,6 +597,51 @@ impl Store for SqliteStore {
         self.read(move |c| tickets::history(c, account, id)).await
     }
 
+    async fn notifications(
+        &self,
+        account: AccountId,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<switchboard_domain::Notification>> {
+        self.read(move |c| routing::notifications(c, account, user, limit))
+            .await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        account: AccountId,
+        external_ids: Vec<String>,
+    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>> {
+        self.read(move |c| channels::find_by_external_id(c, account, &external_ids))
+            .await
+    }
+
+    async fn add_attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+        files: Vec<crate::NewAttachment>,
+    ) -> Result<Vec<crate::Attachment>> {
+        self.write(move |c, now| channels::add_attachments(c, now, account, message, files))
+            .await
+    }
+
+    async fn attachments(
+        &self,
+        account: AccountId,
+        message: switchboard_domain::MessageId,
+    ) -> Result<Vec<crate::Attachment>> {
+        self.read(move |c| channels::attachments(c, account, message))
+            .await
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
+        self.events.subscribe()
+    }
+}
+
+#[async_trait]
+impl Routing for SqliteStore {
     async fn routing_log(&self, account: AccountId, id: TicketId) -> Result<Vec<RoutingRecord>> {
         self.read(move |c| routing::log(c, account, id)).await
     }
@@ -650,57 +707,6 @@ impl Store for SqliteStore {
                 return Ok(ran);
             }
         }
-    }
-
-    async fn notifications(
-        &self,
-        account: AccountId,
-        user: UserId,
-        limit: u32,
-    ) -> Result<Vec<switchboard_domain::Notification>> {
-        self.read(move |c| routing::notifications(c, account, user, limit))
-            .await
-    }
-
-    async fn find_by_external_id(
-        &self,
-        account: AccountId,
-        external_ids: Vec<String>,
-    ) -> Result<Option<(TicketId, switchboard_domain::MessageId)>> {
-        self.read(move |c| channels::find_by_external_id(c, account, &external_ids))
-            .await
-    }
-
-    async fn channel_by_key(&self, key: String) -> Result<(AccountId, Channel)> {
-        self.read(move |c| channels::channel_by_key(c, &key)).await
-    }
-
-    async fn channels_of_kind(&self, kind: ChannelKind) -> Result<Vec<(AccountId, Channel)>> {
-        self.read(move |c| channels::channels_of_kind(c, kind))
-            .await
-    }
-
-    async fn add_attachments(
-        &self,
-        account: AccountId,
-        message: switchboard_domain::MessageId,
-        files: Vec<crate::NewAttachment>,
-    ) -> Result<Vec<crate::Attachment>> {
-        self.write(move |c, now| channels::add_attachments(c, now, account, message, files))
-            .await
-    }
-
-    async fn attachments(
-        &self,
-        account: AccountId,
-        message: switchboard_domain::MessageId,
-    ) -> Result<Vec<crate::Attachment>> {
-        self.read(move |c| channels::attachments(c, account, message))
-            .await
-    }
-
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::TicketEvent> {
-        self.events.subscribe()
     }
 
     async fn ring_order(&self, account: AccountId, id: TicketId) -> Result<Vec<UserId>> {
