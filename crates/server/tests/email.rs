@@ -6,13 +6,13 @@
 #[macro_use]
 mod common;
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-};
+use std::net::SocketAddr;
 
-use base64::Engine;
-use common::{TestApp, assert_problem, eventually, outbox_settled, spawn_app};
+use common::{
+    TestApp, assert_problem, eventually, outbox_settled,
+    sink::{self, Delivery, Received},
+    spawn_app,
+};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor, address::Envelope};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -382,85 +382,9 @@ async fn a_duplicate_message_id_makes_one_message() {
     assert_eq!(desk.ticket_count().await, 1);
 }
 
-/// What the sink received.
-#[derive(Debug, Clone, Default)]
-struct Delivery {
-    from: String,
-    to: Vec<String>,
-    auth: Option<String>,
-    data: String,
-}
-
-type Received = Arc<Mutex<Vec<Delivery>>>;
-
-/// A tiny SMTP server that accepts everything and records it.
+/// A local SMTP sink that accepts everything and records it.
 async fn sink() -> (SocketAddr, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let received = Received::default();
-    let got = received.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let got = got.clone();
-            tokio::spawn(async move {
-                let _ = sink_session(stream, got).await;
-            });
-        }
-    });
-    (addr, received)
-}
-
-async fn sink_session(stream: TcpStream, got: Received) -> std::io::Result<()> {
-    let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
-    w.write_all(b"220 sink ESMTP\r\n").await?;
-    let mut current = Delivery::default();
-    let between = |line: &str| {
-        let start = line.find('<').map_or(0, |i| i + 1);
-        let end = line.rfind('>').unwrap_or(line.len());
-        line[start..end].to_owned()
-    };
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let upper = line.to_ascii_uppercase();
-        let answer: &[u8] = if upper.starts_with("EHLO") {
-            b"250-sink\r\n250 AUTH PLAIN\r\n"
-        } else if upper.starts_with("AUTH PLAIN ") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(line[11..].trim())
-                .unwrap();
-            current.auth = Some(String::from_utf8(decoded).unwrap());
-            b"235 2.7.0 Authenticated\r\n"
-        } else if upper.starts_with("MAIL FROM:") {
-            current.from = between(&line);
-            b"250 OK\r\n"
-        } else if upper.starts_with("RCPT TO:") {
-            current.to.push(between(&line));
-            b"250 OK\r\n"
-        } else if upper.starts_with("DATA") {
-            w.write_all(b"354 Go ahead\r\n").await?;
-            loop {
-                let mut data_line = String::new();
-                r.read_line(&mut data_line).await?;
-                if data_line == ".\r\n" {
-                    break;
-                }
-                let unstuffed = data_line.strip_prefix('.').unwrap_or(&data_line);
-                current.data.push_str(unstuffed);
-            }
-            got.lock().unwrap().push(std::mem::take(&mut current));
-            b"250 Queued\r\n"
-        } else if upper.starts_with("QUIT") {
-            w.write_all(b"221 Bye\r\n").await?;
-            return Ok(());
-        } else {
-            b"250 OK\r\n"
-        };
-        w.write_all(answer).await?;
-    }
+    sink::start("127.0.0.1:0".parse().unwrap()).await
 }
 
 /// Waits for the dispatcher to hand the sink a message, and takes it.

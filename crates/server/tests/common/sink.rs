@@ -17,6 +17,8 @@ use tokio::{
 pub struct Delivery {
     pub from: String,
     pub to: Vec<String>,
+    /// The decoded `AUTH PLAIN` credentials, if the client sent them.
+    pub auth: Option<String>,
     pub data: String,
 }
 
@@ -78,6 +80,16 @@ async fn session(stream: TcpStream, got: Received) -> std::io::Result<()> {
         let answer: &[u8] = if upper.starts_with("EHLO") {
             b"250-sink\r\n250 AUTH PLAIN\r\n"
         } else if upper.starts_with("AUTH") {
+            use base64::Engine;
+            current.auth = line
+                .get(11..)
+                .filter(|_| upper.starts_with("AUTH PLAIN "))
+                .and_then(|b| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .ok()
+                })
+                .and_then(|d| String::from_utf8(d).ok());
             b"235 2.7.0 Authenticated\r\n"
         } else if upper.starts_with("MAIL FROM:") {
             current.from = between(&line);
