@@ -89,19 +89,29 @@ pub fn ring_order(
     })
 }
 
-/// Routes `t` by its channel's rule, if it has one; applies and records the
-/// decision. Returns the outcome, or `None` when no rule applies.
+/// A decision taken for a ticket, and the writes that carry it out.
+pub(super) struct Routed {
+    channel: ChannelId,
+    decision: Decision,
+    /// What the decision changes ([`effects`]).
+    pub effects: Effects,
+    trigger: RoutingTrigger,
+}
+
+/// Asks the engine what to do with `t` (which need not be stored yet: a new
+/// ticket is decided before it is inserted, so it is written once, with its
+/// owner). `None` when its channel has no rule.
 ///
 /// The candidates come from the account's kept routing state
 /// ([`routing_state`]), not from SQL: a decision reads no row per candidate.
-pub fn route(
+pub(super) fn decide_for(
     c: &Connection,
     now: Timestamp,
     account: AccountId,
-    t: &mut Ticket,
+    t: &Ticket,
     trigger: RoutingTrigger,
     rng: &mut dyn RandomSource,
-) -> Result<Option<Outcome>> {
+) -> Result<Option<Routed>> {
     let Some(channel) = t.channel_id else {
         return Ok(None);
     };
@@ -109,12 +119,6 @@ pub fn route(
         s.channel(channel).map(|ch| (ch.kind, ch.rule.clone()))
     })?;
     let Some((kind, Some(rule))) = found else {
-        // The rule is gone: nothing to wait for any more. (A new ticket
-        // never waits, so creation skips the write.)
-        if trigger != RoutingTrigger::Created {
-            c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND waiting = 1")?
-                .execute([t.id.0])?;
-        }
         return Ok(None);
     };
     let (contact, visitor_known) = contact_facts(c, account, t, &rule)?;
@@ -124,42 +128,79 @@ pub fn route(
             decide(&rule, &facts, snapshot, rng)
         })
     })?;
-    let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
-    if let Some(to) = effects.owner {
-        writes::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)?;
-        t.updated_at = now;
-        // A ticket routed as it is created is stored as created: no read.
-        let known = (trigger == RoutingTrigger::Created).then_some(Counted::NEW);
-        writes::save_known(c, now, account, t, known)?;
-    }
+    Ok(Some(Routed {
+        channel,
+        decision,
+        effects,
+        trigger,
+    }))
+}
+
+/// The writes of `routed` other than the owner and the waiting flag (which
+/// the caller has written with the ticket): the round-robin position, the
+/// relaxation job, the stored explanation and the notification.
+pub(super) fn apply_rest(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    routed: Routed,
+) -> Result<Outcome> {
+    let outcome = routed.decision.outcome();
+    let effects = &routed.effects;
     if let Some((user, cycle)) = effects.round_robin {
         c.prepare_cached(
             "INSERT INTO round_robin (account_id, channel_id, user_id, last_cycle) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (channel_id, user_id) DO UPDATE SET last_cycle = ?4",
         )?
-        .execute(params![account.0, channel.0, user.0, cycle as i64])?;
+        .execute(params![account.0, routed.channel.0, user.0, cycle as i64])?;
         c.prepare_cached("UPDATE channels SET rr_cycle = ?1 WHERE id = ?2 AND account_id = ?3")?
-            .execute(params![cycle as i64, channel.0, account.0])?;
-        routing_state::if_loaded(account, |s| s.round_robin_served(channel, user, cycle));
-    }
-    // A new ticket is created not waiting: only a change is written.
-    if effects.waiting || trigger != RoutingTrigger::Created {
-        c.prepare_cached("UPDATE tickets SET waiting = ?1 WHERE id = ?2 AND account_id = ?3")?
-            .execute(params![effects.waiting, t.id.0, account.0])?;
+            .execute(params![cycle as i64, routed.channel.0, account.0])?;
+        routing_state::if_loaded(account, |s| {
+            s.round_robin_served(routed.channel, user, cycle)
+        });
     }
     if let Some(at) = effects.relax_at {
         writes::schedule(c, account, JobKind::Relax, t.id.0, at)?;
     }
     if effects.record {
-        let explanation = decision.explanation.for_storage();
+        let explanation = routed.decision.explanation.for_storage();
         c.prepare_cached("INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![account.0, t.id.0, rows::ms(now), trigger.as_str(), serde_json::to_string(&explanation).map_err(super::backend)?])?;
+        .execute(params![account.0, t.id.0, rows::ms(now), routed.trigger.as_str(), serde_json::to_string(&explanation).map_err(super::backend)?])?;
     }
     if let Some((user, notice)) = effects.notify {
         writes::notify(c, now, account, user, t.id, notice)?;
     }
-    Ok(Some(outcome))
+    Ok(outcome)
+}
+
+/// Routes the stored ticket `t` again by its channel's rule, if it has one;
+/// applies and records the decision. Returns the outcome, or `None` when no
+/// rule applies. (A new ticket is routed by `tickets::create`, before it is
+/// inserted.)
+pub fn route(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    t: &mut Ticket,
+    trigger: RoutingTrigger,
+    rng: &mut dyn RandomSource,
+) -> Result<Option<Outcome>> {
+    let Some(routed) = decide_for(c, now, account, t, trigger, rng)? else {
+        // The rule is gone: nothing to wait for any more.
+        c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND waiting = 1")?
+            .execute([t.id.0])?;
+        return Ok(None);
+    };
+    if let Some(to) = routed.effects.owner {
+        writes::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)?;
+        t.updated_at = now;
+        writes::save(c, now, account, t)?;
+    }
+    c.prepare_cached("UPDATE tickets SET waiting = ?1 WHERE id = ?2 AND account_id = ?3")?
+        .execute(params![routed.effects.waiting, t.id.0, account.0])?;
+    apply_rest(c, now, account, t, routed).map(Some)
 }
 
 /// A user's latest notifications, newest first.

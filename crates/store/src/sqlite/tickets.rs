@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
+use switchboard_domain::routing::{Counted, RoutingTrigger, counter_moves};
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{directory, rows, writes};
@@ -123,10 +124,19 @@ pub fn create(
         updated_at: now,
         closed_at: None,
     };
+    // Routing is inline (the 201 already carries the chosen owner) and
+    // decided before the insert, so the ticket is written once, with its
+    // owner, instead of inserted and then rewritten.
+    let routed = super::routing::decide_for(c, now, account, &ticket, RoutingTrigger::Created, rng)?;
+    let moved = routed
+        .as_ref()
+        .and_then(|r| r.effects.owner)
+        .and_then(|to| ticket::move_owner(&mut ticket, to, now, OwnerReason::Routing));
+    let counts = counter_moves(Counted::NEW, &ticket, now);
     c.prepare_cached(
         "INSERT INTO tickets (account_id, subject, content, channel_id, source, type, status, stage, priority,
-            contact_id, properties, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            contact_id, properties, created_at, updated_at, owner_user_id, owner_team_id, assigned_at, load_counted, waiting)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         account.0,
@@ -141,6 +151,11 @@ pub fn create(
         ticket.contact_id.map(|c| c.0),
         serde_json::to_string(&ticket.properties).map_err(super::backend)?,
         rows::ms(now),
+        ticket.owner.user_id.map(|u| u.0),
+        ticket.owner.team_id.map(|u| u.0),
+        ticket.assigned_at.map(rows::ms),
+        counts.in_load,
+        routed.as_ref().is_some_and(|r| r.effects.waiting),
     ])?;
     ticket.id = TicketId(c.last_insert_rowid());
     writes::record(
@@ -151,7 +166,7 @@ pub fn create(
         actor,
         &HistoryEvent::Created {
             source,
-            owner: ticket.owner,
+            owner: Owner::default(),
         },
     )?;
     if let Some(idem) = idempotency {
@@ -160,15 +175,16 @@ pub fn create(
         )?
         .execute(params![account.0, idem.key, idem.fingerprint, ticket.id.0, rows::ms(now)])?;
     }
-    // Routing is inline: the 201 already carries the chosen owner.
-    super::routing::route(
-        c,
-        now,
-        account,
-        &mut ticket,
-        switchboard_domain::routing::RoutingTrigger::Created,
-        rng,
-    )?;
+    if let Some(moved) = moved {
+        if let Some(user) = moved.assigned {
+            writes::assigned(c, account, user, now)?;
+        }
+        writes::record(c, account, ticket.id, now, Actor::System, &moved.event)?;
+    }
+    writes::apply_counter_moves(c, account, ticket.id, Counted::NEW, &counts)?;
+    if let Some(routed) = routed {
+        super::routing::apply_rest(c, now, account, &ticket, routed)?;
+    }
     Ok(Created {
         value: ticket,
         created: true,

@@ -29,12 +29,10 @@ pub(super) fn record(
         serde_json::to_string(&actor).map_err(super::backend)?,
         serde_json::to_string(event).map_err(super::backend)?,
     ])?;
-    // Durable (the events table, for Last-Event-ID) in this transaction, and
-    // published by the writer once the batch commits (never if it rolls
-    // back) as a wake-up for live streams.
-    let event = crate::TicketEvent::new(account, ticket, at, actor, event);
-    super::events::append(c, &event)?;
-    super::writer::publish(event);
+    // The row is the durable event too (its id is the event's number, see
+    // `events`); published by the writer once the batch commits (never if
+    // it rolls back) as a wake-up for live streams.
+    super::writer::publish(crate::TicketEvent::new(account, ticket, at, actor, event));
     Ok(())
 }
 
@@ -181,15 +179,28 @@ pub(super) fn adjust_counters(
         })?,
     };
     let moves = counter_moves(old, t, now);
+    apply_counter_moves(c, account, t.id, old, &moves)?;
+    Ok(moves.in_load)
+}
+
+/// Carries out `moves` for ticket `id`, stored before as `old`: the
+/// counter deltas and its load-expiry job.
+pub(super) fn apply_counter_moves(
+    c: &Connection,
+    account: AccountId,
+    id: TicketId,
+    old: Counted,
+    moves: &CounterMoves,
+) -> Result<()> {
     for d in &moves.deltas {
         bump(c, account, d)?;
     }
     match moves.expires_at {
-        Some(at) => schedule(c, account, JobKind::LoadExpiry, t.id.0, at)?,
-        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, t.id.0)?,
+        Some(at) => schedule(c, account, JobKind::LoadExpiry, id.0, at)?,
+        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, id.0)?,
         None => {}
     }
-    Ok(moves.in_load)
+    Ok(())
 }
 
 /// Schedules (or moves) the job of `kind` for `subject`.
