@@ -143,22 +143,32 @@ pub async fn ring_order(
     .await
 }
 
-/// Routes `t` by its channel's rule, if it has one; applies and records the
-/// decision. Returns the outcome, or `None` when no rule applies.
+/// A decision taken for a ticket, and the writes that carry it out.
+pub(super) struct Routed {
+    channel: ChannelId,
+    decision: Decision,
+    /// What the decision changes ([`effects`]).
+    pub effects: Effects,
+    trigger: RoutingTrigger,
+}
+
+/// Asks the engine what to do with `t` (which need not be stored yet: a new
+/// ticket is decided before it is inserted, so it is written once, with its
+/// owner). `None` when its channel has no rule.
 ///
 /// The caller holds the account's routing lock (see the module comment):
 /// the state read here and the writes applying the decision are then one
 /// step in the account's sequence of decisions. The candidates come from
 /// the account's routing state ([`routing_state`]): one statement checks
 /// the kept copy's version, none is issued per candidate.
-pub async fn route(
+pub(super) async fn decide_for(
     c: &mut PgConnection,
     now: Timestamp,
     account: AccountId,
-    t: &mut Ticket,
+    t: &Ticket,
     trigger: RoutingTrigger,
     rng: &mut (dyn RandomSource + Send),
-) -> Result<Option<Outcome>> {
+) -> Result<Option<Routed>> {
     let Some(channel) = t.channel_id else {
         return Ok(None);
     };
@@ -167,17 +177,6 @@ pub async fn route(
     })
     .await?;
     let Some((kind, Some(rule))) = found else {
-        // The rule is gone: nothing to wait for any more. (A new ticket
-        // never waits, so creation skips the write.)
-        if trigger != RoutingTrigger::Created {
-            sqlx::query(
-                "UPDATE tickets SET waiting = 0 WHERE id = $1 AND account_id = $2 AND waiting = 1",
-            )
-            .bind(t.id.0)
-            .bind(account.0)
-            .execute(&mut *c)
-            .await?;
-        }
         return Ok(None);
     };
     let (contact, visitor_known) = contact_facts(c, account, t, &rule).await?;
@@ -188,16 +187,28 @@ pub async fn route(
         })
     })
     .await?;
-    let outcome = decision.outcome();
     let effects = effects(&rule, &decision, trigger, t.created_at);
-    if let Some(to) = effects.owner {
-        writes::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)
-            .await?;
-        t.updated_at = now;
-        // A ticket routed as it is created is stored as created: no read.
-        let known = (trigger == RoutingTrigger::Created).then_some(Counted::NEW);
-        writes::save_known(c, now, account, t, known).await?;
-    }
+    Ok(Some(Routed {
+        channel,
+        decision,
+        effects,
+        trigger,
+    }))
+}
+
+/// The writes of `routed` other than the owner and the waiting flag (which
+/// the caller has written with the ticket): the round-robin position, the
+/// relaxation job, the stored explanation and the notification.
+pub(super) async fn apply_rest(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &Ticket,
+    routed: Routed,
+) -> Result<Outcome> {
+    let outcome = routed.decision.outcome();
+    let effects = &routed.effects;
+    let channel = routed.channel;
     if let Some((user, cycle)) = effects.round_robin {
         sqlx::query(
             "INSERT INTO round_robin (account_id, channel_id, user_id, last_cycle) VALUES ($1, $2, $3, $4)
@@ -217,15 +228,6 @@ pub async fn route(
             .await?;
         routing_state::changed(account, |s| s.round_robin_served(channel, user, cycle));
     }
-    // A new ticket is created not waiting: only a change is written.
-    if effects.waiting || trigger != RoutingTrigger::Created {
-        sqlx::query("UPDATE tickets SET waiting = $1 WHERE id = $2 AND account_id = $3")
-            .bind(i32::from(effects.waiting))
-            .bind(t.id.0)
-            .bind(account.0)
-            .execute(&mut *c)
-            .await?;
-    }
     if let Some(at) = effects.relax_at {
         writes::schedule(c, account, JobKind::Relax, t.id.0, at).await?;
     }
@@ -236,15 +238,53 @@ pub async fn route(
         .bind(account.0)
         .bind(t.id.0)
         .bind(rows::ms(now))
-        .bind(trigger.as_str())
-        .bind(serde_json::to_string(&decision.explanation.for_storage()).map_err(backend)?)
+        .bind(routed.trigger.as_str())
+        .bind(serde_json::to_string(&routed.decision.explanation.for_storage()).map_err(backend)?)
         .execute(&mut *c)
         .await?;
     }
     if let Some((user, notice)) = effects.notify {
         writes::notify(c, now, account, user, t.id, notice).await?;
     }
-    Ok(Some(outcome))
+    Ok(outcome)
+}
+
+/// Routes the stored ticket `t` again by its channel's rule, if it has one;
+/// applies and records the decision. Returns the outcome, or `None` when no
+/// rule applies. (A new ticket is routed by `tickets::create`, before it is
+/// inserted.) The caller holds the account's routing lock.
+pub async fn route(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    t: &mut Ticket,
+    trigger: RoutingTrigger,
+    rng: &mut (dyn RandomSource + Send),
+) -> Result<Option<Outcome>> {
+    let Some(routed) = decide_for(c, now, account, t, trigger, rng).await? else {
+        // The rule is gone: nothing to wait for any more.
+        sqlx::query(
+            "UPDATE tickets SET waiting = 0 WHERE id = $1 AND account_id = $2 AND waiting = 1",
+        )
+        .bind(t.id.0)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+        return Ok(None);
+    };
+    if let Some(to) = routed.effects.owner {
+        writes::move_owner_checked(c, account, t, to, now, Actor::System, OwnerReason::Routing)
+            .await?;
+        t.updated_at = now;
+        writes::save(c, now, account, t).await?;
+    }
+    sqlx::query("UPDATE tickets SET waiting = $1 WHERE id = $2 AND account_id = $3")
+        .bind(i32::from(routed.effects.waiting))
+        .bind(t.id.0)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+    apply_rest(c, now, account, t, routed).await.map(Some)
 }
 
 /// A user's latest notifications, newest first.

@@ -15,7 +15,8 @@
 
 use jiff::Timestamp;
 use sqlx::PgConnection;
-use switchboard_domain::{input::*, routing::RandomSource, ticket, triage, *};
+use switchboard_domain::routing::{Counted, RandomSource, RoutingTrigger, counter_moves};
+use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{backend, directory, routing, rows, unique, writes};
 use crate::{Created, Idempotency, NewMessage, Page, Result, StoreError, TicketQuery, View};
@@ -213,10 +214,22 @@ pub async fn create(
         updated_at: now,
         closed_at: None,
     };
+    // Routing is inline (the 201 already carries the chosen owner) and
+    // decided before the insert, so the ticket is written once, with its
+    // owner, instead of inserted and then rewritten.
+    let decided = match routed {
+        true => routing::decide_for(c, now, account, &ticket, RoutingTrigger::Created, rng).await?,
+        false => None,
+    };
+    let moved = decided
+        .as_ref()
+        .and_then(|r| r.effects.owner)
+        .and_then(|to| ticket::move_owner(&mut ticket, to, now, OwnerReason::Routing));
+    let counts = counter_moves(Counted::NEW, &ticket, now);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tickets (account_id, subject, content, channel_id, source, type, status, stage, priority,
-            contact_id, properties, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+            contact_id, properties, created_at, updated_at, owner_user_id, owner_team_id, assigned_at, load_counted, waiting)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)
          RETURNING id",
     )
     .bind(account.0)
@@ -231,12 +244,17 @@ pub async fn create(
     .bind(ticket.contact_id.map(|c| c.0))
     .bind(serde_json::to_string(&ticket.properties).map_err(backend)?)
     .bind(rows::ms(now))
+    .bind(ticket.owner.user_id.map(|u| u.0))
+    .bind(ticket.owner.team_id.map(|u| u.0))
+    .bind(ticket.assigned_at.map(rows::ms))
+    .bind(i32::from(counts.in_load))
+    .bind(i32::from(decided.as_ref().is_some_and(|r| r.effects.waiting)))
     .fetch_one(&mut *c)
     .await?;
     ticket.id = TicketId(id);
     let created = HistoryEvent::Created {
         source,
-        owner: ticket.owner,
+        owner: Owner::default(),
     };
     writes::record(c, account, ticket.id, now, actor, &created).await?;
     if let Some(idem) = idempotency {
@@ -253,17 +271,15 @@ pub async fn create(
         .await
         .map_err(|e| unique(e, "Idempotency-Key", "this key is being used"))?;
     }
-    if routed {
-        // Routing is inline: the 201 already carries the chosen owner.
-        routing::route(
-            c,
-            now,
-            account,
-            &mut ticket,
-            switchboard_domain::routing::RoutingTrigger::Created,
-            rng,
-        )
-        .await?;
+    if let Some(moved) = moved {
+        if let Some(user) = moved.assigned {
+            writes::assigned(c, account, user, now).await?;
+        }
+        writes::record(c, account, ticket.id, now, Actor::System, &moved.event).await?;
+    }
+    writes::apply_counter_moves(c, account, ticket.id, Counted::NEW, &counts).await?;
+    if let Some(decided) = decided {
+        routing::apply_rest(c, now, account, &ticket, decided).await?;
     }
     Ok(Created {
         value: ticket,

@@ -62,19 +62,7 @@ pub(super) async fn save(
     account: AccountId,
     t: &Ticket,
 ) -> Result<()> {
-    save_known(c, now, account, t, None).await
-}
-
-/// [`save`], given what the counters knew of the stored ticket (`None`:
-/// read it).
-pub(super) async fn save_known(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    t: &Ticket,
-    known: Option<switchboard_domain::routing::Counted>,
-) -> Result<()> {
-    let load_counted = adjust_counters(c, now, account, t, known).await?;
+    let load_counted = adjust_counters(c, now, account, t).await?;
     sqlx::query(
         "UPDATE tickets SET subject = $1, content = $2, status = $3, stage = $4, priority = $5, owner_user_id = $6,
             owner_team_id = $7, assigned_at = $8, contact_id = $9, properties = $10, first_reply_at = $11,
@@ -193,35 +181,42 @@ pub(super) async fn adjust_counters(
     now: Timestamp,
     account: AccountId,
     t: &Ticket,
-    known: Option<Counted>,
 ) -> Result<bool> {
-    let old = match known {
-        Some(old) => old,
-        None => {
-            let row = sqlx::query(
-                "SELECT owner_user_id, status, load_counted FROM tickets WHERE id = $1 AND account_id = $2",
-            )
-            .bind(t.id.0)
-            .bind(account.0)
-            .fetch_one(&mut *c)
-            .await?;
-            Counted {
-                owner: rows::get::<Option<i64>>(&row, 0)?.map(UserId),
-                open: rows::get::<String>(&row, 1)? == "open",
-                in_load: rows::flag(&row, 2)?,
-            }
-        }
+    let row = sqlx::query(
+        "SELECT owner_user_id, status, load_counted FROM tickets WHERE id = $1 AND account_id = $2",
+    )
+    .bind(t.id.0)
+    .bind(account.0)
+    .fetch_one(&mut *c)
+    .await?;
+    let old = Counted {
+        owner: rows::get::<Option<i64>>(&row, 0)?.map(UserId),
+        open: rows::get::<String>(&row, 1)? == "open",
+        in_load: rows::flag(&row, 2)?,
     };
     let moves = counter_moves(old, t, now);
+    apply_counter_moves(c, account, t.id, old, &moves).await?;
+    Ok(moves.in_load)
+}
+
+/// Carries out `moves` for ticket `id`, stored before as `old`: the
+/// counter deltas and its load-expiry job.
+pub(super) async fn apply_counter_moves(
+    c: &mut PgConnection,
+    account: AccountId,
+    id: TicketId,
+    old: Counted,
+    moves: &CounterMoves,
+) -> Result<()> {
     for d in &moves.deltas {
         bump(c, account, d).await?;
     }
     match moves.expires_at {
-        Some(at) => schedule(c, account, JobKind::LoadExpiry, t.id.0, at).await?,
-        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, t.id.0).await?,
+        Some(at) => schedule(c, account, JobKind::LoadExpiry, id.0, at).await?,
+        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, id.0).await?,
         None => {}
     }
-    Ok(moves.in_load)
+    Ok(())
 }
 
 /// Schedules (or moves) the job of `kind` for `subject`.

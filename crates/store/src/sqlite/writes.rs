@@ -49,19 +49,7 @@ pub(super) fn get(c: &Connection, account: AccountId, id: TicketId) -> Result<Ti
 /// Writes every mutable column of `t` back, and keeps the owners' open and
 /// load counters in step with the change (see `routing::adjust_counters`).
 pub(super) fn save(c: &Connection, now: Timestamp, account: AccountId, t: &Ticket) -> Result<()> {
-    save_known(c, now, account, t, None)
-}
-
-/// [`save`], given what the counters knew of the stored ticket (`None`:
-/// read it).
-pub(super) fn save_known(
-    c: &Connection,
-    now: Timestamp,
-    account: AccountId,
-    t: &Ticket,
-    known: Option<switchboard_domain::routing::Counted>,
-) -> Result<()> {
-    let load_counted = adjust_counters(c, now, account, t, known)?;
+    let load_counted = adjust_counters(c, now, account, t)?;
     c.prepare_cached(
         "UPDATE tickets SET subject = ?1, content = ?2, status = ?3, stage = ?4, priority = ?5, owner_user_id = ?6,
             owner_team_id = ?7, assigned_at = ?8, contact_id = ?9, properties = ?10, first_reply_at = ?11,
@@ -164,11 +152,8 @@ pub(super) fn adjust_counters(
     now: Timestamp,
     account: AccountId,
     t: &Ticket,
-    known: Option<Counted>,
 ) -> Result<bool> {
-    let old = match known {
-        Some(old) => old,
-        None => c
+    let old = c
         .prepare_cached("SELECT owner_user_id, status, load_counted FROM tickets WHERE id = ?1 AND account_id = ?2")?
         .query_row(params![t.id.0, account.0], |r| {
             Ok(Counted {
@@ -176,8 +161,7 @@ pub(super) fn adjust_counters(
                 open: r.get::<_, String>(1)? == "open",
                 in_load: r.get(2)?,
             })
-        })?,
-    };
+        })?;
     let moves = counter_moves(old, t, now);
     apply_counter_moves(c, account, t.id, old, &moves)?;
     Ok(moves.in_load)
