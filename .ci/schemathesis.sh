@@ -74,7 +74,7 @@ run_backend() {
   token="$(cat "$data/admin-token")"
   echo "== schemathesis on $backend (port $port, seed $SEED)"
   local status=0
-  "$VENV/bin/schemathesis" run "http://127.0.0.1:$port/api/v1/openapi.json" \
+  "$VENV/bin/schemathesis" --config-file .ci/schemathesis.toml run "http://127.0.0.1:$port/api/v1/openapi.json" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" \

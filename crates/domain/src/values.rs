@@ -279,9 +279,6 @@ mod schemas {
         fn schema() -> RefOr<Schema> {
             let p = NOT_IN_PART;
             string("An e-mail address: `local@domain`; the domain is lower-cased.")
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Email,
-                )))
                 .max_length(Some(254))
                 .pattern(Some(format!(
                     "^\\s*[^{p}]+@[^{p}.](?:[^{p}]*[^{p}.])?\\s*$"

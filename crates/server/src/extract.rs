@@ -49,9 +49,25 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
+    // Every JSON body of this API is an object; serde would also read a
+    // struct from an array of its fields in order, which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::Invalid {
+            field: None,
+            detail: "expected a JSON object".into(),
+        });
+    }
     // The plain parser is faster; only a failed body is parsed again with
     // path tracking, to name the field at fault.
     if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
+    // JSON has one number type: `3.0` is the integer 3 (JSON Schema says
+    // so too), though serde's integer fields refuse it as written.
+    if let Ok(mut any) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && integral_floats_to_integers(&mut any)
+        && let Ok(value) = serde_json::from_value(any)
+    {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -62,6 +78,35 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
         detail: format!("malformed JSON: {e}"),
     })?;
     Ok(value)
+}
+
+/// Rewrites every float with no fraction (within the 64-bit range) as an
+/// integer; whether anything changed.
+fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // The bounds are exact powers of two, so the casts below are exact.
+            let integral = f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(64);
+            if !integral {
+                return false;
+            }
+            *value = if f < 0.0 {
+                Value::from(f as i64)
+            } else {
+                Value::from(f as u64)
+            };
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        _ => false,
+    }
 }
 
 fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

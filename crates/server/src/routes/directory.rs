@@ -146,10 +146,11 @@ pub(crate) async fn create_token(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Created<IssuedToken> {
+    // No body, or `null`, asks for the defaults.
     let input: NewToken = if body.is_empty() {
         NewToken::default()
     } else {
-        crate::extract::parse_json(&headers, &body)?
+        crate::extract::parse_json::<Option<NewToken>>(&headers, &body)?.unwrap_or_default()
     };
     let target = s.store.get_user(caller.0.account_id, id).await?;
     if target.id != caller.0.user_id {

@@ -63,7 +63,7 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
 /// key and body returns the original ticket (with `Idempotent-Replayed: true`)
 /// instead of creating a second one; the same key with another body is a 409.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = r"^[\t\x20-\x7e]*[\x21-\x7e][\t\x20-\x7e]*$", description = "Makes retries safe: 1 to 255 visible ASCII characters")),
     responses((status = 201, body = Ticket), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create_ticket(
     State(s): State<AppState>,
@@ -209,7 +209,8 @@ pub enum AgentMessageKind {
 pub struct MessageRequest {
     /// `reply` or `note`.
     pub kind: AgentMessageKind,
-    /// The text; not empty.
+    /// The text; not blank.
+    #[schema(pattern = r"\S")]
     pub body: String,
 }
 
