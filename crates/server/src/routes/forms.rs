@@ -77,6 +77,9 @@ pub(crate) async fn public_channel(
     key: String,
     kind: ChannelKind,
 ) -> Result<(switchboard_domain::AccountId, Channel), ApiError> {
+    if key.contains('\0') {
+        return Err(ApiError::NotFound("channel".into()));
+    }
     match state.store.channel_by_key(key).await {
         Ok((account, channel)) if channel.kind == kind => Ok((account, channel)),
         Ok(_) | Err(switchboard_store::StoreError::NotFound(_)) => {
@@ -339,6 +342,15 @@ async fn handle(
         let after = after_submit(channel)?;
         let body = Bytes::from_request(request, &()).await?;
         let fields = parse_body(&headers, &body)?;
+        if let Some((name, _)) = fields
+            .iter()
+            .find(|(n, v)| n.contains('\0') || v.to_string().contains("\\u0000"))
+        {
+            return Err(ApiError::invalid(
+                name.clone(),
+                "text cannot contain the NUL character (U+0000)",
+            ));
+        }
         let submission = forms::map_submission(&settings, fields).map_err(refused)?;
         // The field wins over the cookie: the page's author put it there on
         // purpose. A malformed cookie is ignored rather than refused; the

@@ -132,6 +132,9 @@ async fn verify(
     uri: &axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Webhook, ApiError> {
+    if key.contains('\0') {
+        return Err(ApiError::NotFound("channel".into()));
+    }
     let (account, channel) = state.store.channel_by_key(key).await?;
     if channel.kind != ChannelKind::Calls {
         return Err(ApiError::NotFound("channel".into()));

@@ -66,6 +66,9 @@ pub fn router() -> Router<AppState> {
 /// The WhatsApp channel with this key, and its account. Another kind of
 /// channel is not found, exactly like a missing one.
 async fn whatsapp_channel(state: &AppState, key: String) -> Result<(AccountId, Channel), ApiError> {
+    if key.contains('\0') {
+        return Err(ApiError::NotFound("channel".into()));
+    }
     let (account, channel) = state.store.channel_by_key(key).await?;
     if channel.kind != ChannelKind::Whatsapp {
         return Err(ApiError::NotFound("channel".into()));
