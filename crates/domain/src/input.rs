@@ -47,7 +47,6 @@ pub struct NewUser {
     pub help_desk_seat: bool,
     /// IANA time zone; defaults to `UTC`.
     #[serde(default = "utc")]
-    #[schema(value_type = String)]
     pub time_zone: TimeZoneName,
     /// Main team.
     #[serde(default)]
@@ -81,7 +80,7 @@ pub struct UserPatch {
     pub time_zone: Option<TimeZoneName>,
     /// New main team; `null` for none.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<TeamId>)]
     pub main_team_id: Option<Option<TeamId>>,
     /// Replaces the secondary teams.
     pub secondary_team_ids: Option<Vec<TeamId>>,
@@ -149,19 +148,19 @@ pub struct NewContact {
 pub struct ContactPatch {
     /// New name; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Name>)]
     pub name: Option<Option<Name>>,
     /// New e-mail address; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<EmailAddress>)]
     pub email: Option<Option<EmailAddress>>,
     /// New phone; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<E164>)]
     pub phone: Option<Option<E164>>,
     /// New owner; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<UserId>)]
     pub owner_user_id: Option<Option<UserId>>,
     /// Replaces the visitor tokens.
     pub visitor_tokens: Option<Vec<String>>,
@@ -261,6 +260,6 @@ pub struct TicketPatch {
     pub properties: Option<Map<String, Value>>,
     /// New contact; `null` clears it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<ContactId>)]
     pub contact_id: Option<Option<ContactId>>,
 }

@@ -13,15 +13,34 @@ use crate::{
 };
 
 /// Declares a string enum with its wire names, `as_str` and `FromStr`, so
-/// the store and the API spell each variant the same way.
+/// the store and the API spell each variant the same way. Its OpenAPI
+/// schema is made from the same wire names (a string enum described by the
+/// type's doc comment), so the document says exactly what serde writes.
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash,
-            ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema,
+            ::serde::Serialize, ::serde::Deserialize,
         )]
         pub enum $name { $($(#[$vdoc])* #[serde(rename = $wire)] $variant),+ }
+
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                let doc: Vec<&str> = vec![$($doc.trim()),*];
+                ::utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(::utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($wire),+]))
+                    .description(Some(doc.join("\n")))
+                    .into()
+            }
+        }
+
+        impl ::utoipa::ToSchema for $name {
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
 
         impl $name {
             /// Every variant, in declaration order.

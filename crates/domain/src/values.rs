@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::DomainError;
 
 /// An e-mail address: `local@domain`, domain lower-cased, at most 254 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, format = "email", example = "ana@example.com")]
 pub struct EmailAddress(String);
 
 impl EmailAddress {
@@ -69,9 +68,8 @@ impl fmt::Display for EmailAddress {
 
 /// A phone number in E.164 form: `+` then 7 to 15 digits, the first not 0.
 /// Spaces, dots, dashes and parentheses in the input are dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "+33612345678")]
 pub struct E164(String);
 
 impl E164 {
@@ -117,9 +115,8 @@ impl fmt::Display for E164 {
 }
 
 /// An IANA time zone name known to this build (`Europe/Paris`, `UTC`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "Europe/Paris")]
 pub struct TimeZoneName(String);
 
 impl TimeZoneName {
@@ -161,9 +158,8 @@ impl From<TimeZoneName> for String {
 }
 
 /// A display name or subject: trimmed, not empty, at most 500 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String)]
 pub struct Name(String);
 
 impl Name {
@@ -253,5 +249,100 @@ mod tests {
             "Billing"
         );
         assert!(Name::try_from("   ".to_owned()).is_err());
+    }
+}
+
+/// The OpenAPI schemas of these values: strings with the constraints their
+/// `TryFrom<String>` checks, so a client generated from the document sends
+/// what the server takes.
+mod schemas {
+    use std::borrow::Cow;
+
+    use utoipa::{
+        PartialSchema, ToSchema,
+        openapi::{ObjectBuilder, RefOr, Schema, schema::Type},
+    };
+
+    use super::{E164, EmailAddress, Name, TimeZoneName};
+
+    /// Characters an e-mail address part never has (beside white space and
+    /// control characters).
+    const NOT_IN_PART: &str = r#"\s\x00-\x1f\x7f-\x9f<>()\[\],;:"@"#;
+
+    fn string(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    }
+
+    impl PartialSchema for EmailAddress {
+        fn schema() -> RefOr<Schema> {
+            let p = NOT_IN_PART;
+            string("An e-mail address: `local@domain`; the domain is lower-cased.")
+                .max_length(Some(254))
+                .pattern(Some(format!(
+                    "^\\s*[^{p}]+@[^{p}.](?:[^{p}]*[^{p}.])?\\s*$"
+                )))
+                .examples(["ana@example.com"])
+                .into()
+        }
+    }
+
+    impl ToSchema for EmailAddress {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("EmailAddress")
+        }
+    }
+
+    impl PartialSchema for E164 {
+        fn schema() -> RefOr<Schema> {
+            string("A phone number in E.164 form: `+` then 7 to 15 digits, the first not 0.")
+                .pattern(Some("^\\+[1-9][0-9]{6,14}$"))
+                .examples(["+33612345678"])
+                .into()
+        }
+    }
+
+    impl ToSchema for E164 {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("E164")
+        }
+    }
+
+    impl PartialSchema for Name {
+        fn schema() -> RefOr<Schema> {
+            string("A display name or subject: not blank, at most 500 characters.")
+                .min_length(Some(1))
+                .max_length(Some(500))
+                .pattern(Some("\\S"))
+                .into()
+        }
+    }
+
+    impl ToSchema for Name {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Name")
+        }
+    }
+
+    impl PartialSchema for TimeZoneName {
+        fn schema() -> RefOr<Schema> {
+            let mut names: Vec<String> = jiff::tz::db()
+                .available()
+                .map(|n| n.to_string())
+                .collect();
+            names.sort();
+            names.dedup();
+            string("An IANA time zone name known to this server.")
+                .enum_values(Some(names))
+                .examples(["Europe/Paris"])
+                .into()
+        }
+    }
+
+    impl ToSchema for TimeZoneName {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("TimeZoneName")
+        }
     }
 }

@@ -49,9 +49,36 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
+    // Every JSON body of this API is an object; serde would also read a
+    // struct from an array of its fields in order, which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::Invalid {
+            field: None,
+            detail: "expected a JSON object".into(),
+        });
+    }
+    // No text of this API may hold U+0000 (PostgreSQL cannot store it);
+    // JSON can only spell it as an escape, so the bytes tell.
+    if has_nul_escape(bytes)
+        && let Ok(any) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(path) = nul_path(&any)
+    {
+        return Err(ApiError::invalid(
+            path,
+            "text cannot contain the NUL character (U+0000)",
+        ));
+    }
     // The plain parser is faster; only a failed body is parsed again with
     // path tracking, to name the field at fault.
     if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
+    // JSON has one number type: `3.0` is the integer 3 (JSON Schema says
+    // so too), though serde's integer fields refuse it as written.
+    if let Ok(mut any) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && integral_floats_to_integers(&mut any)
+        && let Ok(value) = serde_json::from_value(any)
+    {
         return Ok(value);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -62,6 +89,65 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Res
         detail: format!("malformed JSON: {e}"),
     })?;
     Ok(value)
+}
+
+/// Whether the JSON text spells `\u0000` (an unescaped backslash before it).
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(b"\\u0000")
+            && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
+/// The path (`a.b[2]`) of the first string or key holding U+0000; `body`
+/// when it is the top-level value.
+fn nul_path(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    fn walk(value: &Value, at: &str) -> Option<String> {
+        let here = || Some(if at.is_empty() { "body".to_owned() } else { at.to_owned() });
+        match value {
+            Value::String(s) if s.contains('\0') => here(),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &format!("{at}[{i}]"))),
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                if k.contains('\0') { here() } else { walk(v, &path) }
+            }),
+            _ => None,
+        }
+    }
+    walk(value, "")
+}
+
+/// Rewrites every float with no fraction (within the 64-bit range) as an
+/// integer; whether anything changed.
+fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // The bounds are exact powers of two, so the casts below are exact.
+            let integral = f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(64);
+            if !integral {
+                return false;
+            }
+            *value = if f < 0.0 {
+                Value::from(f as i64)
+            } else {
+                Value::from(f as u64)
+            };
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        _ => false,
+    }
 }
 
 fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

@@ -53,15 +53,59 @@ pub struct OutOfOffice {
 #[serde(deny_unknown_fields)]
 pub struct Shift {
     /// `monday` .. `sunday`.
-    #[schema(value_type = String, example = "monday")]
+    #[schema(schema_with = weekday_schema)]
     #[serde(with = "weekday_name")]
     pub day: Weekday,
     /// Local start, `HH:MM`.
-    #[schema(value_type = String, example = "09:00")]
+    #[schema(schema_with = time_schema)]
     pub start: Time,
     /// Local end, `HH:MM` (`24:00` is not accepted; use `23:59:59`).
-    #[schema(value_type = String, example = "17:00")]
+    #[schema(schema_with = time_schema)]
     pub end: Time,
+}
+
+/// The schema of a weekday name.
+fn weekday_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some([
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ]))
+        .description(Some("`monday` .. `sunday`."))
+        .build()
+}
+
+/// The schema of a local time of day: `HH:MM`, `HH:MM:SS` or with a fraction.
+fn time_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(
+            r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?$",
+        ))
+        .examples(["09:00"])
+        .build()
+}
+
+/// The schema of a list of local dates, `YYYY-MM-DD`.
+fn dates_schema() -> utoipa::openapi::Array {
+    let date = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Date,
+        )))
+        .pattern(Some(
+            r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        ));
+    utoipa::openapi::ArrayBuilder::new()
+        .items(date)
+        .examples([serde_json::json!(["2026-12-25"])])
+        .build()
 }
 
 mod weekday_name {
@@ -172,13 +216,12 @@ fn instant(tz: &TimeZone, date: Date, time: Time) -> Option<Timestamp> {
 #[serde(deny_unknown_fields)]
 pub struct OfficeHours {
     /// The zone the hours are read in.
-    #[schema(value_type = String, example = "Europe/Paris")]
     pub time_zone: crate::TimeZoneName,
     /// The weekly hours.
     pub hours: WeeklyHours,
     /// Local dates on which the office is closed all day.
     #[serde(default)]
-    #[schema(value_type = Vec<String>, example = json!(["2026-12-25"]))]
+    #[schema(schema_with = dates_schema)]
     pub holidays: Vec<Date>,
 }
 

@@ -31,12 +31,16 @@ pub trait RandomSource {
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
     /// Most open tickets in all.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub total: Option<u32>,
     /// Most open `calls` tickets.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub calls: Option<u32>,
     /// Most open `message` tickets.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub message: Option<u32>,
     /// Most open `email_other` tickets.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub email_other: Option<u32>,
 }
 

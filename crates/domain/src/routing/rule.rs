@@ -107,6 +107,7 @@ pub struct RoutingRule {
     pub skills: Vec<SkillRule>,
     /// Drop optional skills when a ticket has waited this long; `null`: never.
     #[serde(default)]
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub relax_after_seconds: Option<u32>,
     /// Keep tickets nobody could take in a waiting queue and assign them as
     /// soon as a target becomes eligible (default false, like HubSpot).

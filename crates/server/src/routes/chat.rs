@@ -66,7 +66,6 @@ use axum::{
     routing::{get, post},
 };
 use futures_util::Stream;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard_channels::forms::first_line_subject;
 use switchboard_domain::{input::*, *};
@@ -78,7 +77,7 @@ use crate::{
     AppState,
     extract::{Path, Query, parse_json},
     inbound::{self, Inbound},
-    problem::ApiError,
+    problem::{ApiError, Problem},
     ratelimit::{ClientIp, Limits, RateLimiter},
 };
 
@@ -96,12 +95,14 @@ pub const DEFAULT_LIMITS: Limits = Limits {
 const TOKEN_HEADER: &str = "x-visitor-token";
 
 mod visitor;
+mod wire;
 
 use visitor::{conversation, ensure_key, issue, presented, verify, visitor};
+pub use wire::{ChatMessage, ChatSender, Messages, ReadParams, SendRequest, Sent, StartRequest, Started};
 
 /// The chat routes' own state.
 #[derive(Debug, Default)]
-struct ChatState {
+pub(crate) struct ChatState {
     limiter: RateLimiter,
     /// Serialises creating a channel's signing key within this process.
     key_lock: tokio::sync::Mutex<()>,
@@ -114,15 +115,15 @@ pub fn router() -> Router<AppState> {
         .route("/chat/widget.js", get(widget))
         .route(
             "/chat/{channel_key}/conversations",
-            post(start).options(preflight),
+            post(start).options(start_preflight),
         )
         .route(
             &format!("{conversation}/messages"),
-            get(list).post(send).options(preflight),
+            get(list).post(send).options(messages_preflight),
         )
         .route(
             &format!("{conversation}/events"),
-            get(events).options(preflight),
+            get(events).options(events_preflight),
         )
         .layer(Extension(Arc::new(ChatState::default())))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -130,7 +131,9 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /chat/widget.js`: the widget, embedded with
 /// `<script src=".../chat/widget.js" data-channel="KEY" async></script>`.
-async fn widget() -> Response {
+#[utoipa::path(get, path = "/chat/widget.js", tag = "public",
+    responses((status = 200, description = "The widget", content_type = "text/javascript", body = String)))]
+pub(crate) async fn widget() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -141,30 +144,55 @@ async fn widget() -> Response {
         .into_response()
 }
 
-/// `OPTIONS` on any chat route: the CORS preflight.
-async fn preflight(
-    State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let key = params.get("channel_key").cloned().unwrap_or_default();
-    let (_, channel) = public_channel(&state, key, ChannelKind::Chat).await?;
-    Ok(Cors::check(&channel, &headers)?.preflight("GET, POST, OPTIONS"))
+/// The CORS preflight of every chat route.
+async fn preflight(state: &AppState, key: String, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let (_, channel) = public_channel(state, key, ChannelKind::Chat).await?;
+    Ok(Cors::check(&channel, headers)?.preflight("GET, POST, OPTIONS"))
 }
 
-/// A message as the visitor sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChatMessage {
-    /// Its id; increases with time.
-    pub id: MessageId,
-    /// `visitor` or `agent`.
-    pub from: &'static str,
-    /// The text.
-    pub body: String,
-    /// The agent's name, for agent messages written by a user.
-    pub author_name: Option<String>,
-    /// When it was written.
-    pub created_at: jiff::Timestamp,
+/// `OPTIONS /chat/{channel_key}/conversations`: the CORS preflight.
+#[utoipa::path(options, path = "/chat/{channel_key}/conversations", tag = "public",
+    params(("channel_key" = String, Path, description = "The chat channel's key"), ("Origin" = Option<String>, Header, description = "The calling page; checked against `settings.allowed_origins`")),
+    responses(
+        (status = 204, description = "Allowed: the CORS headers say what may be sent"),
+        (status = 403, description = "Origin not allowed", body = Problem),
+    ))]
+pub(crate) async fn start_preflight(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    preflight(&state, key, &headers).await
+}
+
+/// `OPTIONS /chat/{channel_key}/conversations/{id}/messages`: the CORS preflight.
+#[utoipa::path(options, path = "/chat/{channel_key}/conversations/{id}/messages", tag = "public",
+    params(("channel_key" = String, Path, description = "The chat channel's key"), ("id" = i64, Path, description = "The conversation"), ("Origin" = Option<String>, Header, description = "The calling page; checked against `settings.allowed_origins`")),
+    responses(
+        (status = 204, description = "Allowed: the CORS headers say what may be sent"),
+        (status = 403, description = "Origin not allowed", body = Problem),
+    ))]
+pub(crate) async fn messages_preflight(
+    State(state): State<AppState>,
+    Path((key, _conversation)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    preflight(&state, key, &headers).await
+}
+
+/// `OPTIONS /chat/{channel_key}/conversations/{id}/events`: the CORS preflight.
+#[utoipa::path(options, path = "/chat/{channel_key}/conversations/{id}/events", tag = "public",
+    params(("channel_key" = String, Path, description = "The chat channel's key"), ("id" = i64, Path, description = "The conversation"), ("Origin" = Option<String>, Header, description = "The calling page; checked against `settings.allowed_origins`")),
+    responses(
+        (status = 204, description = "Allowed: the CORS headers say what may be sent"),
+        (status = 403, description = "Origin not allowed", body = Problem),
+    ))]
+pub(crate) async fn events_preflight(
+    State(state): State<AppState>,
+    Path((key, _conversation)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    preflight(&state, key, &headers).await
 }
 
 /// Turns stored messages into what the visitor may see: their own messages
@@ -179,12 +207,12 @@ async fn visible(
     let mut out = Vec::new();
     for m in messages {
         let from = match m.kind {
-            MessageKind::Inbound => "visitor",
-            MessageKind::Reply => "agent",
+            MessageKind::Inbound => ChatSender::Visitor,
+            MessageKind::Reply => ChatSender::Agent,
             MessageKind::Note => continue,
         };
         let author_name = match m.author {
-            Actor::User { user_id } if from == "agent" => match names.get(&user_id) {
+            Actor::User { user_id } if from == ChatSender::Agent => match names.get(&user_id) {
                 Some(known) => known.clone(),
                 None => {
                     // A deleted or unreadable user just shows no name.
@@ -299,23 +327,20 @@ async fn stored_message(
     messages.into_iter().find(|m| m.id == id).ok_or_else(gone)
 }
 
-/// Body of `POST /chat/{key}/conversations`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartRequest {
-    message: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-}
 
 /// `POST /chat/{key}/conversations`: a new conversation (a ticket routed by
 /// the channel's rule). A valid visitor token keeps the visitor; without one
 /// (or with a stale one) a new visitor is issued.
-async fn start(
+#[utoipa::path(post, path = "/chat/{channel_key}/conversations", tag = "public",
+    params(("channel_key" = String, Path, description = "The chat channel's key"), ("X-Visitor-Token" = Option<String>, Header, description = "The signed visitor token (or the `visitor_token` query parameter, or the `sb_visitor` cookie)"), ("Origin" = Option<String>, Header, description = "The calling page; checked against `settings.allowed_origins`")),
+    request_body = StartRequest,
+    responses(
+        (status = 201, description = "Conversation started; the visitor token is also set as the `sb_visitor` cookie", body = Started),
+        (status = 200, description = "The same `client_id` again: the conversation it started", body = Started),
+        (status = 403, description = "Origin not allowed", body = Problem),
+        (status = 429, description = "Rate limited; see `Retry-After`", body = Problem),
+    ))]
+pub(crate) async fn start(
     State(state): State<AppState>,
     Extension(chat): Extension<Arc<ChatState>>,
     Path(key): Path<String>,
@@ -376,12 +401,12 @@ async fn start(
         let status = if received.duplicate { StatusCode::OK } else { StatusCode::CREATED };
         let mut response = (
             status,
-            axum::Json(json!({
-                "conversation_id": received.ticket.id,
-                "visitor_token": token,
-                "status": received.ticket.status,
-                "message": shown.first(),
-            })),
+            axum::Json(Started {
+                conversation_id: received.ticket.id,
+                visitor_token: token.clone(),
+                status: received.ticket.status,
+                message: shown.into_iter().next(),
+            }),
         )
             .into_response();
         let secure = headers
@@ -400,19 +425,18 @@ async fn start(
     .await
 }
 
-/// Query of the visitor's reads.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadParams {
-    /// The token, for clients that cannot send a header (`EventSource`).
-    visitor_token: Option<String>,
-    /// Only messages after this id.
-    after: Option<i64>,
-}
 
 /// `GET /chat/{key}/conversations/{id}/messages`: the conversation so far
 /// (or after `after`), for a first load and to catch up after a reconnect.
-async fn list(
+#[utoipa::path(get, path = "/chat/{channel_key}/conversations/{id}/messages", tag = "public",
+    params(("channel_key" = String, Path, description = "The chat channel's key"), ("id" = i64, Path, description = "The conversation"), ReadParams, ("X-Visitor-Token" = Option<String>, Header, description = "The signed visitor token (or the `visitor_token` query parameter, or the `sb_visitor` cookie)"), ("Origin" = Option<String>, Header, description = "The calling page; checked against `settings.allowed_origins`")),
+    responses(
+        (status = 200, description = "The messages", body = Messages),
+        (status = 401, description = "No valid visitor token", body = Problem),
+        (status = 403, description = "Origin not allowed", body = Problem),
+        (status = 429, description = "Rate limited; see `Retry-After`", body = Problem),
+    ))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(chat): Extension<Arc<ChatState>>,
     Path((key, id)): Path<(String, TicketId)>,
@@ -434,29 +458,31 @@ async fn list(
             let messages = state.store.list_messages(account, id).await?;
             let newer = messages.into_iter().filter(|m| m.id.0 > after).collect();
             let items = visible(&state, account, newer, &mut HashMap::new()).await;
-            Ok(axum::Json(json!({
-                "conversation_id": ticket.id,
-                "status": ticket.status,
-                "items": items,
-            }))
+            Ok(axum::Json(Messages {
+                conversation_id: ticket.id,
+                status: ticket.status,
+                items,
+            })
             .into_response())
         },
     )
     .await
 }
 
-/// Body of `POST /chat/{key}/conversations/{id}/messages`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendRequest {
-    message: String,
-    #[serde(default)]
-    client_id: Option<String>,
-}
 
 /// `POST /chat/{key}/conversations/{id}/messages`: the visitor writes. With
 /// a `client_id`, a retry returns the message stored the first time (`200`).
-async fn send(
+#[utoipa::path(post, path = "/chat/{channel_key}/conversations/{id}/messages", tag = "public",
+    params(("channel_key" = String, Path, description = "The chat channel's key"), ("id" = i64, Path, description = "The conversation"), ("X-Visitor-Token" = Option<String>, Header, description = "The signed visitor token (or the `visitor_token` query parameter, or the `sb_visitor` cookie)"), ("Origin" = Option<String>, Header, description = "The calling page; checked against `settings.allowed_origins`")),
+    request_body = SendRequest,
+    responses(
+        (status = 201, description = "Sent", body = Sent),
+        (status = 200, description = "The same `client_id` again: the message it sent", body = Sent),
+        (status = 401, description = "No valid visitor token", body = Problem),
+        (status = 403, description = "Origin not allowed", body = Problem),
+        (status = 429, description = "Rate limited; see `Retry-After`", body = Problem),
+    ))]
+pub(crate) async fn send(
     State(state): State<AppState>,
     Extension(chat): Extension<Arc<ChatState>>,
     Path((key, id)): Path<(String, TicketId)>,
@@ -503,7 +529,9 @@ async fn send(
             } else {
                 StatusCode::CREATED
             };
-            Ok((status, axum::Json(json!({"message": shown.first()}))).into_response())
+            Ok((status, axum::Json(Sent {
+                    message: shown.into_iter().next(),
+                })).into_response())
         },
     )
     .await
@@ -515,7 +543,16 @@ async fn send(
 /// conversation was closed or reopened. With `Last-Event-ID` (sent by
 /// `EventSource` on its own reconnects) or `after`, missed messages come
 /// first. Notes never leave the server.
-async fn events(
+#[utoipa::path(get, path = "/chat/{channel_key}/conversations/{id}/events", tag = "public",
+    params(("channel_key" = String, Path, description = "The chat channel's key"), ("id" = i64, Path, description = "The conversation"), ReadParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this message id"), ("X-Visitor-Token" = Option<String>, Header, description = "The signed visitor token (or the `visitor_token` query parameter, or the `sb_visitor` cookie)"), ("Origin" = Option<String>, Header, description = "The calling page; checked against `settings.allowed_origins`")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `message` (a ChatMessage) and `status` (`{\"status\"}`)", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No valid visitor token", body = Problem),
+        (status = 403, description = "Origin not allowed", body = Problem),
+        (status = 429, description = "Rate limited; see `Retry-After`", body = Problem),
+    ))]
+pub(crate) async fn events(
     State(state): State<AppState>,
     Extension(chat): Extension<Arc<ChatState>>,
     Path((key, id)): Path<(String, TicketId)>,

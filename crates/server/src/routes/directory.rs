@@ -57,6 +57,7 @@ pub struct PageParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<i64>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -77,7 +78,7 @@ pub(crate) async fn list_users(State(s): State<AppState>, Caller(me): Caller) ->
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = User), (status = 403, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+    responses((status = 201, body = User), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem), (status = 409, description = "Clashes with existing data (the field is named)", body = crate::problem::Problem)))]
 pub(crate) async fn create_user(
     State(s): State<AppState>,
     caller: Caller,
@@ -87,8 +88,8 @@ pub(crate) async fn create_user(
     created(s.store.create_user(caller.0.account_id, input).await?)
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = User), (status = 404, body = crate::problem::Problem)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "Its id")),
+    responses((status = 200, body = User)))]
 pub(crate) async fn get_user(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -97,8 +98,8 @@ pub(crate) async fn get_user(
     Ok(axum::Json(s.store.get_user(me.account_id, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserPatch,
-    responses((status = 200, body = User), (status = 403, body = crate::problem::Problem)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "Its id")), request_body = UserPatch,
+    responses((status = 200, body = User), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem), (status = 409, description = "Clashes with existing data (the field is named)", body = crate::problem::Problem)))]
 pub(crate) async fn update_user(
     State(s): State<AppState>,
     caller: Caller,
@@ -121,7 +122,8 @@ pub(crate) async fn update_user(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    /// A label to recognise the token by.
+    /// A label to recognise the token by: at most 100 characters (default `api`).
+    #[schema(max_length = 100)]
     pub name: Option<String>,
 }
 
@@ -135,8 +137,8 @@ pub struct IssuedToken {
     pub info: TokenInfo,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/tokens", tag = "users", params(("id" = i64, Path)), request_body = Option<NewToken>,
-    responses((status = 201, body = IssuedToken), (status = 403, body = crate::problem::Problem)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/tokens", tag = "users", params(("id" = i64, Path, description = "Its id")), request_body = Option<NewToken>,
+    responses((status = 201, body = IssuedToken), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem)))]
 pub(crate) async fn create_token(
     State(s): State<AppState>,
     caller: Caller,
@@ -144,10 +146,11 @@ pub(crate) async fn create_token(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Created<IssuedToken> {
+    // No body, or `null`, asks for the defaults.
     let input: NewToken = if body.is_empty() {
         NewToken::default()
     } else {
-        crate::extract::parse_json(&headers, &body)?
+        crate::extract::parse_json::<Option<NewToken>>(&headers, &body)?.unwrap_or_default()
     };
     let target = s.store.get_user(caller.0.account_id, id).await?;
     if target.id != caller.0.user_id {
@@ -171,7 +174,7 @@ pub(crate) async fn list_teams(State(s): State<AppState>, Caller(me): Caller) ->
 }
 
 #[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = NewTeam,
-    responses((status = 201, body = Team), (status = 403, body = crate::problem::Problem)))]
+    responses((status = 201, body = Team), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem), (status = 409, description = "Clashes with existing data (the field is named)", body = crate::problem::Problem)))]
 pub(crate) async fn create_team(
     State(s): State<AppState>,
     caller: Caller,
@@ -181,7 +184,7 @@ pub(crate) async fn create_team(
     created(s.store.create_team(caller.0.account_id, input).await?)
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)), responses((status = 200, body = Team)))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path, description = "Its id")), responses((status = 200, body = Team)))]
 pub(crate) async fn get_team(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -190,8 +193,8 @@ pub(crate) async fn get_team(
     Ok(axum::Json(s.store.get_team(me.account_id, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path)), request_body = TeamPatch,
-    responses((status = 200, body = Team)))]
+#[utoipa::path(patch, path = "/api/v1/teams/{id}", tag = "teams", params(("id" = i64, Path, description = "Its id")), request_body = TeamPatch,
+    responses((status = 200, body = Team), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem), (status = 409, description = "Clashes with existing data (the field is named)", body = crate::problem::Problem)))]
 pub(crate) async fn update_team(
     State(s): State<AppState>,
     caller: Caller,
@@ -213,7 +216,7 @@ pub(crate) async fn list_skills(
     Ok(all(s.store.list_skills(me.account_id).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/skills", tag = "skills", request_body = NewSkill, responses((status = 201, body = Skill)))]
+#[utoipa::path(post, path = "/api/v1/skills", tag = "skills", request_body = NewSkill, responses((status = 201, body = Skill), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem), (status = 409, description = "Clashes with existing data (the field is named)", body = crate::problem::Problem)))]
 pub(crate) async fn create_skill(
     State(s): State<AppState>,
     caller: Caller,
@@ -237,7 +240,7 @@ pub(crate) async fn list_contacts(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", request_body = NewContact, responses((status = 201, body = Contact)))]
+#[utoipa::path(post, path = "/api/v1/contacts", tag = "contacts", request_body = NewContact, responses((status = 201, body = Contact), (status = 409, description = "Clashes with existing data (the field is named)", body = crate::problem::Problem)))]
 pub(crate) async fn create_contact(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -246,7 +249,7 @@ pub(crate) async fn create_contact(
     created(s.store.create_contact(me.account_id, input).await?)
 }
 
-#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = i64, Path)), responses((status = 200, body = Contact)))]
+#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = i64, Path, description = "Its id")), responses((status = 200, body = Contact)))]
 pub(crate) async fn get_contact(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -255,8 +258,8 @@ pub(crate) async fn get_contact(
     Ok(axum::Json(s.store.get_contact(me.account_id, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = i64, Path)), request_body = ContactPatch,
-    responses((status = 200, body = Contact)))]
+#[utoipa::path(patch, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = i64, Path, description = "Its id")), request_body = ContactPatch,
+    responses((status = 200, body = Contact), (status = 409, description = "Clashes with existing data (the field is named)", body = crate::problem::Problem)))]
 pub(crate) async fn update_contact(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -324,7 +327,7 @@ pub(crate) async fn list_channels(
     Ok(all(channels.into_iter().map(redact).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = NewChannel, responses((status = 201, body = Channel)))]
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = NewChannel, responses((status = 201, body = Channel), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem)))]
 pub(crate) async fn create_channel(
     State(s): State<AppState>,
     caller: Caller,
@@ -340,7 +343,7 @@ pub(crate) async fn create_channel(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path)), responses((status = 200, body = Channel)))]
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path, description = "Its id")), responses((status = 200, body = Channel)))]
 pub(crate) async fn get_channel(
     State(s): State<AppState>,
     Caller(me): Caller,
@@ -351,8 +354,8 @@ pub(crate) async fn get_channel(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path)), request_body = ChannelPatch,
-    responses((status = 200, body = Channel)))]
+#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = i64, Path, description = "Its id")), request_body = ChannelPatch,
+    responses((status = 200, body = Channel), (status = 403, description = "The caller's role does not allow this", body = crate::problem::Problem)))]
 pub(crate) async fn update_channel(
     State(s): State<AppState>,
     caller: Caller,

@@ -56,7 +56,7 @@ pub struct EmailReceived {
 /// when it joined one or was a duplicate.
 #[utoipa::path(post, path = "/api/v1/channels/{id}/inbound/email", tag = "channels",
     params(("id" = i64, Path)),
-    request_body(content = String, content_type = "message/rfc822"),
+    request_body(description = "The raw message", content((String = "message/rfc822"), (String = "text/plain"))),
     responses((status = 201, body = EmailReceived), (status = 200, body = EmailReceived),
         (status = 415, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn inbound_email(

@@ -45,7 +45,7 @@ use crate::{
     AppState,
     extract::Path,
     inbound::{self, Inbound},
-    problem::ApiError,
+    problem::{ApiError, Problem},
     ratelimit::{ClientIp, Limits, RateLimiter},
 };
 
@@ -77,6 +77,9 @@ pub(crate) async fn public_channel(
     key: String,
     kind: ChannelKind,
 ) -> Result<(switchboard_domain::AccountId, Channel), ApiError> {
+    if key.contains('\0') {
+        return Err(ApiError::NotFound("channel".into()));
+    }
     match state.store.channel_by_key(key).await {
         Ok((account, channel)) if channel.kind == kind => Ok((account, channel)),
         Ok(_) | Err(switchboard_store::StoreError::NotFound(_)) => {
@@ -191,7 +194,16 @@ pub(crate) fn refused(e: ChannelError) -> ApiError {
 }
 
 /// `OPTIONS /f/{channel_key}`: the CORS preflight of a JSON post.
-async fn preflight(
+#[utoipa::path(options, path = "/f/{channel_key}", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The form channel's key"),
+        ("Origin" = Option<String>, Header, description = "The page that will post"),
+    ),
+    responses(
+        (status = 204, description = "Allowed: the CORS headers say what may be sent"),
+        (status = 403, description = "This origin is not in the channel's `allowed_origins`", body = Problem),
+    ))]
+pub(crate) async fn preflight(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -258,7 +270,37 @@ fn after_submit(channel: &Channel) -> Result<AfterSubmit, ApiError> {
     })
 }
 
-/// `POST /f/{channel_key}`: one form submission.
+/// The answer to a script's submission.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FormReceived {
+    /// The ticket the submission opened.
+    pub ticket_id: switchboard_domain::TicketId,
+}
+
+/// `POST /f/{channel_key}`: one form submission. A script (a JSON body or
+/// `Accept: application/json`) gets JSON and problem bodies; a browser form
+/// gets a redirect or a small page, errors included (same status).
+#[utoipa::path(post, path = "/f/{channel_key}", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The form channel's key"),
+        ("Origin" = Option<String>, Header, description = "The posting page; checked against `settings.allowed_origins`"),
+    ),
+    request_body(description = "The form's fields (mapped by `settings.fields`)", content(
+        (Object = "application/json"),
+        (std::collections::HashMap<String, String> = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "Ticket opened (JSON answer)", body = FormReceived),
+        (status = 200, description = "Ticket opened: the thank-you page", content_type = "text/html", body = String),
+        (status = 303, description = "Ticket opened: redirect to `settings.redirect_url`"),
+        (status = 400, description = "Malformed body", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 403, description = "Origin not allowed", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 404, description = "No form channel has this key", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 413, description = "Body over 64 KiB", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 415, description = "Neither JSON nor a urlencoded form", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 422, description = "A field is missing or invalid (named)", content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Rate limited; see `Retry-After`", content((Problem = "application/problem+json"), (String = "text/html"))),
+    ))]
 pub async fn submit(
     State(state): State<AppState>,
     Extension(limiter): Extension<Arc<RateLimiter>>,
@@ -300,6 +342,15 @@ async fn handle(
         let after = after_submit(channel)?;
         let body = Bytes::from_request(request, &()).await?;
         let fields = parse_body(&headers, &body)?;
+        if let Some((name, _)) = fields
+            .iter()
+            .find(|(n, v)| n.contains('\0') || v.to_string().contains("\\u0000"))
+        {
+            return Err(ApiError::invalid(
+                name.clone(),
+                "text cannot contain the NUL character (U+0000)",
+            ));
+        }
         let submission = forms::map_submission(&settings, fields).map_err(refused)?;
         // The field wins over the cookie: the page's author put it there on
         // purpose. A malformed cookie is ignored rather than refused; the
@@ -326,7 +377,7 @@ async fn handle(
         Ok(match answer_for(&headers) {
             Answer::Json => (
                 StatusCode::CREATED,
-                axum::Json(serde_json::json!({"ticket_id": id})),
+                axum::Json(FormReceived { ticket_id: id }),
             )
                 .into_response(),
             Answer::Html => match after.redirect {

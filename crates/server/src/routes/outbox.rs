@@ -29,6 +29,7 @@ pub struct OutboxParams {
     /// `pending`, `done` or `failed`; every state when absent.
     pub state: Option<OutboxState>,
     /// How many rows, newest first: 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -57,7 +58,7 @@ pub(crate) async fn list_outbox(
 /// Puts a `failed` row back to `pending`, due now, with a fresh series of
 /// attempts; the dispatcher runs it at once. `409` if the row is not
 /// failed. Admins only.
-#[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "outbox", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/v1/outbox/{id}/retry", tag = "outbox", params(("id" = i64, Path, description = "Its id")),
     responses((status = 200, body = OutboxEntry), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn retry_outbox(
     State(s): State<AppState>,

@@ -43,7 +43,7 @@ pub struct RoutingReport {
 }
 
 /// Explains who got the ticket and why (or why nobody did).
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/routing", tag = "routing", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/routing", tag = "routing", params(("id" = i64, Path, description = "Its id")),
     responses((status = 200, body = RoutingReport), (status = 404, body = Problem)))]
 pub(crate) async fn explain(
     State(s): State<AppState>,
@@ -76,7 +76,7 @@ async fn may_manage(s: &AppState, caller: &Caller, user: UserId) -> Result<(), A
     caller.require_can_manage(target.role)
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}/availability", tag = "routing", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/users/{id}/availability", tag = "routing", params(("id" = i64, Path, description = "Its id")),
     responses((status = 200, body = AvailabilityState)))]
 pub(crate) async fn availability(
     State(s): State<AppState>,
@@ -109,8 +109,8 @@ pub struct AvailabilityRequest {
     pub until: Option<Timestamp>,
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{id}/availability", tag = "routing", params(("id" = i64, Path)), request_body = AvailabilityRequest,
-    responses((status = 200, body = AvailabilityState), (status = 403, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/users/{id}/availability", tag = "routing", params(("id" = i64, Path, description = "Its id")), request_body = AvailabilityRequest,
+    responses((status = 200, body = AvailabilityState), (status = 403, description = "The caller may not manage this user", body = Problem)))]
 pub(crate) async fn set_availability(
     State(s): State<AppState>,
     caller: Caller,
@@ -147,8 +147,8 @@ pub struct WorkingHoursRequest {
     pub shifts: Option<Vec<Shift>>,
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{id}/working-hours", tag = "routing", params(("id" = i64, Path)), request_body = WorkingHoursRequest,
-    responses((status = 200, body = AvailabilityState), (status = 422, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/users/{id}/working-hours", tag = "routing", params(("id" = i64, Path, description = "Its id")), request_body = WorkingHoursRequest,
+    responses((status = 200, body = AvailabilityState), (status = 403, description = "The caller may not manage this user", body = Problem)))]
 pub(crate) async fn set_working_hours(
     State(s): State<AppState>,
     caller: Caller,
@@ -171,8 +171,8 @@ pub(crate) async fn set_working_hours(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/out-of-office", tag = "routing", params(("id" = i64, Path)), request_body = OutOfOffice,
-    responses((status = 201, body = AvailabilityState), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/out-of-office", tag = "routing", params(("id" = i64, Path, description = "Its id")), request_body = OutOfOffice,
+    responses((status = 201, body = AvailabilityState), (status = 403, description = "The caller may not manage this user", body = Problem)))]
 pub(crate) async fn add_out_of_office(
     State(s): State<AppState>,
     caller: Caller,

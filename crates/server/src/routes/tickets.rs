@@ -63,7 +63,7 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
 /// key and body returns the original ticket (with `Idempotent-Replayed: true`)
 /// instead of creating a second one; the same key with another body is a 409.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = r"^[\t\x20-\x7e]*[\x21-\x7e][\t\x20-\x7e]*$", description = "Makes retries safe: 1 to 255 visible ASCII characters")),
     responses((status = 201, body = Ticket), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create_ticket(
     State(s): State<AppState>,
@@ -108,6 +108,7 @@ pub struct TicketParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<i64>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -135,7 +136,7 @@ pub(crate) async fn list_tickets(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = i64, Path, description = "Its id")),
     responses((status = 200, body = Ticket), (status = 404, body = Problem)))]
 pub(crate) async fn get_ticket(
     State(s): State<AppState>,
@@ -145,7 +146,7 @@ pub(crate) async fn get_ticket(
     Ok(axum::Json(s.store.get_ticket(me.account_id, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = i64, Path)), request_body = TicketPatch,
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = i64, Path, description = "Its id")), request_body = TicketPatch,
     responses((status = 200, body = Ticket), (status = 422, body = Problem)))]
 pub(crate) async fn update_ticket(
     State(s): State<AppState>,
@@ -163,7 +164,7 @@ pub(crate) async fn update_ticket(
 /// Assigns (`{user_id}`), gives to a team (`{team_id}`), both, or unassigns
 /// (`{}`). A user alone keeps the ticket's team if they belong to it and
 /// otherwise takes their main team; a team alone clears the owner user.
-#[utoipa::path(put, path = "/api/v1/tickets/{id}/owner", tag = "tickets", params(("id" = i64, Path)), request_body = OwnerRequest,
+#[utoipa::path(put, path = "/api/v1/tickets/{id}/owner", tag = "tickets", params(("id" = i64, Path, description = "Its id")), request_body = OwnerRequest,
     responses((status = 200, body = Ticket), (status = 422, body = Problem)))]
 pub(crate) async fn set_owner(
     State(s): State<AppState>,
@@ -208,7 +209,8 @@ pub enum AgentMessageKind {
 pub struct MessageRequest {
     /// `reply` or `note`.
     pub kind: AgentMessageKind,
-    /// The text; not empty.
+    /// The text; not blank.
+    #[schema(pattern = r"\S")]
     pub body: String,
 }
 
@@ -217,7 +219,7 @@ pub struct MessageRequest {
 /// A reply on an e-mail or WhatsApp ticket is sent out afterwards by the
 /// outbox dispatcher (see `GET /api/v1/outbox`): the answer comes as soon as
 /// the reply is committed.
-#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = i64, Path)), request_body = MessageRequest,
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = i64, Path, description = "Its id")), request_body = MessageRequest,
     responses((status = 201, body = MessageAdded), (status = 422, body = Problem)))]
 pub(crate) async fn add_message(
     State(s): State<AppState>,
@@ -274,7 +276,7 @@ pub struct MessageAdded {
     pub ticket: Ticket,
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = i64, Path, description = "Its id")),
     responses((status = 200, body = Page<Message>)))]
 pub(crate) async fn list_messages(
     State(s): State<AppState>,
@@ -288,7 +290,7 @@ pub(crate) async fn list_messages(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets/{id}/history", tag = "tickets", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/history", tag = "tickets", params(("id" = i64, Path, description = "Its id")),
     responses((status = 200, body = Page<HistoryEntry>)))]
 pub(crate) async fn history(
     State(s): State<AppState>,

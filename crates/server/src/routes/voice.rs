@@ -51,7 +51,7 @@ use crate::{
     AppState,
     extract::Path,
     inbound::{self, Inbound},
-    problem::ApiError,
+    problem::{ApiError, Problem},
 };
 
 /// The routes of this area.
@@ -132,6 +132,9 @@ async fn verify(
     uri: &axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Webhook, ApiError> {
+    if key.contains('\0') {
+        return Err(ApiError::NotFound("channel".into()));
+    }
     let (account, channel) = state.store.channel_by_key(key).await?;
     if channel.kind != ChannelKind::Calls {
         return Err(ApiError::NotFound("channel".into()));
@@ -224,7 +227,20 @@ async fn ring_targets(
 }
 
 /// A call comes in: a ticket, then ringing or voicemail.
-async fn incoming_call(
+#[utoipa::path(post, path = "/webhooks/twilio/{channel_key}/voice", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The calls channel's key"),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and the form parameters, keyed by the channel's `settings.secrets.auth_token`"),
+    ),
+    request_body(content = HashMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "Twilio's webhook parameters"),
+    responses(
+        (status = 200, description = "TwiML", content_type = "text/xml", body = String),
+        (status = 400, description = "The body could not be read", body = Problem),
+        (status = 401, description = "Missing or bad signature; nothing was stored", body = Problem),
+        (status = 413, description = "The body is too large", body = Problem),
+        (status = 422, description = "A parameter the call needs is missing or malformed", body = Problem),
+    ))]
+pub(crate) async fn incoming_call(
     State(s): State<AppState>,
     Path(key): Path<String>,
     OriginalUri(uri): OriginalUri,
@@ -349,7 +365,20 @@ async fn assign_call(
 }
 
 /// One rung leg was answered: its user owns the call's ticket.
-async fn leg_answered(
+#[utoipa::path(post, path = "/webhooks/twilio/{channel_key}/answered", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The calls channel's key"),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and the form parameters, keyed by the channel's `settings.secrets.auth_token`"),
+    ),
+    request_body(content = HashMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "Twilio's webhook parameters"),
+    responses(
+        (status = 200, description = "TwiML", content_type = "text/xml", body = String),
+        (status = 400, description = "The body could not be read", body = Problem),
+        (status = 401, description = "Missing or bad signature; nothing was stored", body = Problem),
+        (status = 413, description = "The body is too large", body = Problem),
+        (status = 422, description = "A parameter the call needs is missing or malformed", body = Problem),
+    ))]
+pub(crate) async fn leg_answered(
     State(s): State<AppState>,
     Path(key): Path<String>,
     OriginalUri(uri): OriginalUri,
@@ -368,7 +397,20 @@ async fn leg_answered(
 }
 
 /// The `<Dial>` ended: the owner if someone answered, else voicemail.
-async fn dial_status(
+#[utoipa::path(post, path = "/webhooks/twilio/{channel_key}/dial-status", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The calls channel's key"),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and the form parameters, keyed by the channel's `settings.secrets.auth_token`"),
+    ),
+    request_body(content = HashMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "Twilio's webhook parameters"),
+    responses(
+        (status = 200, description = "TwiML", content_type = "text/xml", body = String),
+        (status = 400, description = "The body could not be read", body = Problem),
+        (status = 401, description = "Missing or bad signature; nothing was stored", body = Problem),
+        (status = 413, description = "The body is too large", body = Problem),
+        (status = 422, description = "A parameter the call needs is missing or malformed", body = Problem),
+    ))]
+pub(crate) async fn dial_status(
     State(s): State<AppState>,
     Path(key): Path<String>,
     OriginalUri(uri): OriginalUri,
@@ -399,7 +441,20 @@ async fn dial_status(
 }
 
 /// The caller finished recording: stored, then thanked.
-async fn recording(
+#[utoipa::path(post, path = "/webhooks/twilio/{channel_key}/recording", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The calls channel's key"),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and the form parameters, keyed by the channel's `settings.secrets.auth_token`"),
+    ),
+    request_body(content = HashMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "Twilio's webhook parameters"),
+    responses(
+        (status = 200, description = "TwiML", content_type = "text/xml", body = String),
+        (status = 400, description = "The body could not be read", body = Problem),
+        (status = 401, description = "Missing or bad signature; nothing was stored", body = Problem),
+        (status = 413, description = "The body is too large", body = Problem),
+        (status = 422, description = "A parameter the call needs is missing or malformed", body = Problem),
+    ))]
+pub(crate) async fn recording(
     State(s): State<AppState>,
     Path(key): Path<String>,
     OriginalUri(uri): OriginalUri,
@@ -416,7 +471,20 @@ async fn recording(
 }
 
 /// The recording's file is ready (or there was none).
-async fn recording_status(
+#[utoipa::path(post, path = "/webhooks/twilio/{channel_key}/recording-status", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The calls channel's key"),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and the form parameters, keyed by the channel's `settings.secrets.auth_token`"),
+    ),
+    request_body(content = HashMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "Twilio's webhook parameters"),
+    responses(
+        (status = 200, description = "TwiML", content_type = "text/xml", body = String),
+        (status = 400, description = "The body could not be read", body = Problem),
+        (status = 401, description = "Missing or bad signature; nothing was stored", body = Problem),
+        (status = 413, description = "The body is too large", body = Problem),
+        (status = 422, description = "A parameter the call needs is missing or malformed", body = Problem),
+    ))]
+pub(crate) async fn recording_status(
     State(s): State<AppState>,
     Path(key): Path<String>,
     OriginalUri(uri): OriginalUri,

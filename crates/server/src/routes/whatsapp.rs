@@ -44,7 +44,7 @@ use crate::{
     AppState,
     extract::{Path, Query},
     inbound::{self, Inbound},
-    problem::ApiError,
+    problem::{ApiError, Problem},
 };
 
 /// The ticket property holding the sender's WhatsApp id; it is how the next
@@ -66,6 +66,9 @@ pub fn router() -> Router<AppState> {
 /// The WhatsApp channel with this key, and its account. Another kind of
 /// channel is not found, exactly like a missing one.
 async fn whatsapp_channel(state: &AppState, key: String) -> Result<(AccountId, Channel), ApiError> {
+    if key.contains('\0') {
+        return Err(ApiError::NotFound("channel".into()));
+    }
     let (account, channel) = state.store.channel_by_key(key).await?;
     if channel.kind != ChannelKind::Whatsapp {
         return Err(ApiError::NotFound("channel".into()));
@@ -89,7 +92,18 @@ fn typed(channel: &Channel) -> Result<channel_settings::WhatsappSettings, ApiErr
 }
 
 /// Meta's subscription check: the challenge as plain text, or 403.
-async fn verify_subscription(
+#[utoipa::path(get, path = "/webhooks/whatsapp/{channel_key}", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The WhatsApp channel's key"),
+        ("hub.mode" = Option<String>, Query, description = "`subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "Must equal the channel's `settings.secrets.verify_token`"),
+        ("hub.challenge" = Option<String>, Query, description = "Echoed back when the check passes"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed", content_type = "text/plain", body = String),
+        (status = 403, description = "The check does not match this channel", body = Problem),
+    ))]
+pub(crate) async fn verify_subscription(
     State(s): State<AppState>,
     Path(key): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -120,7 +134,18 @@ async fn verify_subscription(
 
 /// A notification: verified, then every message stored and every status
 /// recorded before the 200.
-async fn notification(
+#[utoipa::path(post, path = "/webhooks/whatsapp/{channel_key}", tag = "public",
+    params(
+        ("channel_key" = String, Path, description = "The WhatsApp channel's key"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the raw body, keyed by the channel's `settings.secrets.app_secret`"),
+    ),
+    request_body(content = Object, content_type = "application/json", description = "A WhatsApp Cloud API webhook notification"),
+    responses(
+        (status = 200, description = "Every message stored and every status recorded"),
+        (status = 401, description = "Missing or bad signature; nothing was stored", body = Problem),
+        (status = 403, description = "The channel's settings are not valid", body = Problem),
+    ))]
+pub(crate) async fn notification(
     State(s): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
