@@ -566,16 +566,44 @@ pub async fn run_one_due_job(
                 .await?;
             }
         }
-        JobKind::LoadExpiry => {
-            // Saving recomputes whether the ticket still counts.
-            let t = writes::get(c, account, TicketId(job.subject)).await?;
-            writes::save(c, now, account, &t).await?;
-        }
+        JobKind::LoadExpiry => expire_load(c, now, account).await?,
         JobKind::DrainWaiting => {
             drain_waiting(c, now, account, job.subject as usize, rng).await?;
         }
     }
     Ok(true)
+}
+
+/// Recounts the account's tickets whose assignment left the load window
+/// (at most [`jobs::LOAD_EXPIRY_BATCH`]) and schedules the job again for
+/// the oldest assignment still counted. The caller holds the account's
+/// routing lock.
+async fn expire_load(c: &mut PgConnection, now: Timestamp, account: AccountId) -> Result<()> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM tickets WHERE account_id = $1 AND load_counted = 1 AND assigned_at <= $2
+         ORDER BY assigned_at LIMIT $3",
+    )
+    .bind(account.0)
+    .bind(rows::ms(now - LOAD_WINDOW))
+    .bind(jobs::LOAD_EXPIRY_BATCH as i64)
+    .fetch_all(&mut *c)
+    .await?;
+    for id in ids {
+        // Saving recomputes whether the ticket still counts.
+        let t = writes::get(c, account, TicketId(id)).await?;
+        writes::save(c, now, account, &t).await?;
+    }
+    let oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT min(assigned_at) FROM tickets WHERE account_id = $1 AND load_counted = 1",
+    )
+    .bind(account.0)
+    .fetch_one(&mut *c)
+    .await?;
+    if let Some(oldest) = oldest {
+        writes::schedule(c, account, JobKind::LoadExpiry, account.0, rows::ts(oldest) + LOAD_WINDOW)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The routing decisions made for a ticket, oldest first.

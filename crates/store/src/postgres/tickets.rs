@@ -277,7 +277,7 @@ pub async fn create(
         }
         writes::record(c, account, ticket.id, now, Actor::System, &moved.event).await?;
     }
-    writes::apply_counter_moves(c, account, ticket.id, Counted::NEW, &counts).await?;
+    writes::apply_counter_moves(c, account, &counts).await?;
     if let Some(decided) = decided {
         routing::apply_rest(c, now, account, &ticket, decided).await?;
     }

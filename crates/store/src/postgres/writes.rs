@@ -195,27 +195,50 @@ pub(super) async fn adjust_counters(
         in_load: rows::flag(&row, 2)?,
     };
     let moves = counter_moves(old, t, now);
-    apply_counter_moves(c, account, t.id, old, &moves).await?;
+    apply_counter_moves(c, account, &moves).await?;
     Ok(moves.in_load)
 }
 
-/// Carries out `moves` for ticket `id`, stored before as `old`: the
-/// counter deltas and its load-expiry job.
+/// Carries out `moves`: the counter deltas and the account's load-expiry
+/// job.
 pub(super) async fn apply_counter_moves(
     c: &mut PgConnection,
     account: AccountId,
-    id: TicketId,
-    old: Counted,
     moves: &CounterMoves,
 ) -> Result<()> {
     for d in &moves.deltas {
         bump(c, account, d).await?;
     }
-    match moves.expires_at {
-        Some(at) => schedule(c, account, JobKind::LoadExpiry, id.0, at).await?,
-        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, id.0).await?,
-        None => {}
+    // The account's load-expiry job comes due at its oldest counted
+    // assignment's expiry; a later one never moves it. (A ticket that stops
+    // counting leaves it alone: when it comes due it finds the next one.)
+    if let Some(at) = moves.expires_at {
+        schedule_by(c, account, JobKind::LoadExpiry, account.0, at).await?;
     }
+    Ok(())
+}
+
+/// Schedules the job of `kind` for `subject` at `at`, or earlier if it is
+/// already due earlier: a job that stands for several instants runs at the
+/// first. (No row is written when it stays where it is.)
+pub(super) async fn schedule_by(
+    c: &mut PgConnection,
+    account: AccountId,
+    kind: JobKind,
+    subject: i64,
+    at: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (key) DO UPDATE SET run_at = EXCLUDED.run_at WHERE EXCLUDED.run_at < jobs.run_at",
+    )
+    .bind(account.0)
+    .bind(jobs::run_at_ms(at))
+    .bind(kind.as_str())
+    .bind(kind.key(account, subject))
+    .bind(subject)
+    .execute(&mut *c)
+    .await?;
     Ok(())
 }
 

@@ -377,17 +377,39 @@ pub fn run_due_jobs(
                     )?;
                 }
             }
-            JobKind::LoadExpiry => {
-                // Saving recomputes whether the ticket still counts.
-                let t = writes::get(c, account, TicketId(*subject))?;
-                writes::save(c, now, account, &t)?;
-            }
+            JobKind::LoadExpiry => expire_load(c, now, account)?,
             JobKind::DrainWaiting => {
                 drain_waiting(c, now, account, *subject as usize, rng)?;
             }
         }
     }
     Ok(due.len())
+}
+
+/// Recounts the account's tickets whose assignment left the load window
+/// (at most [`jobs::LOAD_EXPIRY_BATCH`]) and schedules the job again for
+/// the oldest assignment still counted.
+fn expire_load(c: &Connection, now: Timestamp, account: AccountId) -> Result<()> {
+    let cutoff = rows::ms(now - LOAD_WINDOW);
+    let ids: Vec<i64> = c
+        .prepare_cached(
+            "SELECT id FROM tickets WHERE account_id = ?1 AND load_counted = 1 AND assigned_at <= ?2
+             ORDER BY assigned_at LIMIT ?3",
+        )?
+        .query_map(params![account.0, cutoff, jobs::LOAD_EXPIRY_BATCH as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        // Saving recomputes whether the ticket still counts.
+        let t = writes::get(c, account, TicketId(id))?;
+        writes::save(c, now, account, &t)?;
+    }
+    let oldest: Option<i64> = c
+        .prepare_cached("SELECT min(assigned_at) FROM tickets WHERE account_id = ?1 AND load_counted = 1")?
+        .query_row([account.0], |r| r.get(0))?;
+    if let Some(oldest) = oldest {
+        writes::schedule(c, account, JobKind::LoadExpiry, account.0, rows::ts(oldest) + LOAD_WINDOW)?;
+    }
+    Ok(())
 }
 
 /// The routing decisions made for a ticket, oldest first.

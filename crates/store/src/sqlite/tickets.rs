@@ -181,7 +181,7 @@ pub fn create(
         }
         writes::record(c, account, ticket.id, now, Actor::System, &moved.event)?;
     }
-    writes::apply_counter_moves(c, account, ticket.id, Counted::NEW, &counts)?;
+    writes::apply_counter_moves(c, account, &counts)?;
     if let Some(routed) = routed {
         super::routing::apply_rest(c, now, account, &ticket, routed)?;
     }

@@ -163,27 +163,50 @@ pub(super) fn adjust_counters(
             })
         })?;
     let moves = counter_moves(old, t, now);
-    apply_counter_moves(c, account, t.id, old, &moves)?;
+    apply_counter_moves(c, account, &moves)?;
     Ok(moves.in_load)
 }
 
-/// Carries out `moves` for ticket `id`, stored before as `old`: the
-/// counter deltas and its load-expiry job.
+/// Carries out `moves`: the counter deltas and the account's load-expiry
+/// job.
 pub(super) fn apply_counter_moves(
     c: &Connection,
     account: AccountId,
-    id: TicketId,
-    old: Counted,
     moves: &CounterMoves,
 ) -> Result<()> {
     for d in &moves.deltas {
         bump(c, account, d)?;
     }
-    match moves.expires_at {
-        Some(at) => schedule(c, account, JobKind::LoadExpiry, id.0, at)?,
-        None if old.in_load => unschedule(c, account, JobKind::LoadExpiry, id.0)?,
-        None => {}
+    // The account's load-expiry job comes due at its oldest counted
+    // assignment's expiry; a later one never moves it. (A ticket that stops
+    // counting leaves it alone: when it comes due it finds the next one.)
+    if let Some(at) = moves.expires_at {
+        schedule_by(c, account, JobKind::LoadExpiry, account.0, at)?;
     }
+    Ok(())
+}
+
+/// Schedules the job of `kind` for `subject` at `at`, or earlier if it is
+/// already due earlier: a job that stands for several instants runs at the
+/// first. (No row is written when it stays where it is.)
+pub(super) fn schedule_by(
+    c: &Connection,
+    account: AccountId,
+    kind: JobKind,
+    subject: i64,
+    at: Timestamp,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (key) DO UPDATE SET run_at = ?2 WHERE ?2 < jobs.run_at",
+    )?
+    .execute(params![
+        account.0,
+        jobs::run_at_ms(at),
+        kind.as_str(),
+        kind.key(account, subject),
+        subject
+    ])?;
     Ok(())
 }
 
