@@ -1,7 +1,8 @@
 //! The durable event sequence on PostgreSQL, shared by every node.
 //!
-//! `tickets::record` inserts each event with `seq` NULL inside the writing
-//! transaction, and notifies (`super::publish`). Identity ids are handed out
+//! `writes::record` inserts each event with `seq` NULL inside the writing
+//! transaction, and notifies the nodes (`pg_notify`, delivered at commit),
+//! in the statement that writes the history line. Identity ids are handed out
 //! at insert time but become visible at commit time, so a reader reading
 //! `id > last` could pass over a row that commits late. Readers therefore
 //! only see numbered rows, and numbers are handed out by [`assign`]: under a
@@ -36,18 +37,6 @@ const ASSIGN_BATCH: i64 = 5000;
 
 /// How often each node assigns without being notified.
 const ASSIGN_EVERY: Duration = Duration::from_secs(1);
-
-/// Appends `event`, unnumbered, in the current write transaction.
-pub(super) async fn append(c: &mut PgConnection, event: &TicketEvent) -> Result<()> {
-    sqlx::query("INSERT INTO events (account_id, ticket_id, at, payload) VALUES ($1, $2, $3, $4)")
-        .bind(event.account_id.0)
-        .bind(event.ticket_id.0)
-        .bind(rows::ms(event.at))
-        .bind(serde_json::to_string(event).map_err(backend)?)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
 
 /// Numbers every committed unnumbered event; returns how many.
 pub(super) async fn assign(pool: &PgPool) -> Result<u64> {

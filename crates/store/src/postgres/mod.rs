@@ -208,16 +208,6 @@ async fn listen(
     }
 }
 
-/// Publishes `event` to every node when the transaction on `c` commits.
-pub(crate) async fn publish(c: &mut sqlx::PgConnection, event: &crate::TicketEvent) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1 || current_schema(), $2)")
-        .bind(EVENTS_CHANNEL)
-        .bind(serde_json::to_string(event).map_err(backend)?)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
-
 impl PgStore {
     /// Connects to `url`, and migrates the database.
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {

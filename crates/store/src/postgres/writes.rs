@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use sqlx::PgConnection;
 use switchboard_domain::{jobs, routing::*, *};
 
-use super::{OrNotFound, backend, directory, publish, routing_state, rows};
+use super::{OrNotFound, backend, directory, routing_state, rows};
 use crate::{Result, TicketEvent};
 
 /// Appends an entry to a ticket's history, and publishes it as a live
@@ -21,21 +21,31 @@ pub(super) async fn record(
     actor: Actor,
     event: &HistoryEvent,
 ) -> Result<()> {
+    // One round trip for the line, its durable event (numbered after
+    // commit, see `events`) and the wake-up for live streams: data-modifying
+    // CTEs run whether or not the query reads them. Every routed create
+    // writes two lines under the account's routing lock, so each round trip
+    // saved here is time the lock is not held.
+    let event = TicketEvent::new(account, ticket, at, actor, event);
+    let payload = serde_json::to_string(&event).map_err(backend)?;
     sqlx::query(
-        "INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES ($1, $2, $3, $4, $5)",
+        "WITH line AS (
+             INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES ($1, $2, $3, $4, $5)
+         ), durable AS (
+             INSERT INTO events (account_id, ticket_id, at, payload) VALUES ($1, $2, $3, $6)
+         )
+         SELECT pg_notify($7 || current_schema(), $6)",
     )
     .bind(account.0)
     .bind(ticket.0)
     .bind(rows::ms(at))
     .bind(serde_json::to_string(&actor).map_err(backend)?)
-    .bind(serde_json::to_string(event).map_err(backend)?)
+    .bind(serde_json::to_string(&event.event).map_err(backend)?)
+    .bind(payload)
+    .bind(super::EVENTS_CHANNEL)
     .execute(&mut *c)
     .await?;
-    // Durable in this transaction (numbered after commit, see `events`);
-    // the notification is only the wake-up.
-    let event = TicketEvent::new(account, ticket, at, actor, event);
-    super::events::append(c, &event).await?;
-    publish(c, &event).await
+    Ok(())
 }
 
 /// One ticket.
