@@ -144,6 +144,13 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
     assert!(hi - lo <= 1, "loads within one: {owners:?}");
     assert_eq!(one.counter_drift(a).await.unwrap(), Vec::<String>::new());
     assert_eq!(two.counter_drift(a).await.unwrap(), Vec::<String>::new());
+    // Each node followed the other's decisions by their deltas: after its
+    // first load, it never read the whole state again.
+    for (i, node) in [&one, &two].into_iter().enumerate() {
+        let (loads, catch_ups) = node.routing_state_counts();
+        assert!(loads <= 2, "node {i} read the state whole {loads} times");
+        assert!(catch_ups >= 10, "node {i} caught up only {catch_ups} times");
+    }
 
     // A deactivation on node one holds on node two's next ticket.
     let (ana, bob, cy) = (&agents[0], &agents[1], &agents[2]);

@@ -33,7 +33,7 @@ impl Counted {
 }
 
 /// One change to a user's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CounterDelta {
     /// Whose counters.
     pub user: UserId,

@@ -479,3 +479,61 @@ impl RoutingState {
         }
     }
 }
+
+/// A change to an account's routing state that a copy kept elsewhere can
+/// follow without reading the state again: what routing itself changes on
+/// every decision (counters, last assignment, round-robin position) and a
+/// user's availability settings. Structural changes (users, teams, skills,
+/// channels) are not deltas: a copy reads the state again after them.
+///
+/// PostgreSQL stores a transaction's deltas with the version it wrote, so a
+/// node whose copy is a few versions behind applies them in order instead
+/// of reloading ([`RoutingState::apply`]); SQLite's single writer applies
+/// them to its one copy as it writes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StateDelta {
+    /// The user was given a ticket at `at` ([`RoutingState::assigned`]).
+    Assigned {
+        /// The user.
+        user: UserId,
+        /// When.
+        at: Timestamp,
+    },
+    /// The user's counters moved ([`RoutingState::counts_changed`]).
+    Counts(super::CounterDelta),
+    /// Round robin served the user ([`RoutingState::round_robin_served`]).
+    RoundRobin {
+        /// The channel.
+        channel: ChannelId,
+        /// The user.
+        user: UserId,
+        /// The cycle, now the channel's current one.
+        cycle: u64,
+    },
+    /// The user's availability settings were replaced.
+    AvailabilitySettings {
+        /// The user.
+        user: UserId,
+        /// The new settings.
+        settings: AvailabilitySettings,
+    },
+}
+
+impl RoutingState {
+    /// Follows one change.
+    pub fn apply(&mut self, delta: &StateDelta) {
+        match delta {
+            StateDelta::Assigned { user, at } => self.assigned(*user, *at),
+            StateDelta::Counts(d) => self.counts_changed(d.user, d.ticket_type, d.open, d.load),
+            StateDelta::RoundRobin {
+                channel,
+                user,
+                cycle,
+            } => self.round_robin_served(*channel, *user, *cycle),
+            StateDelta::AvailabilitySettings { user, settings } => {
+                self.set_availability_settings(*user, settings.clone())
+            }
+        }
+    }
+}

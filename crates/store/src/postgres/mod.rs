@@ -250,6 +250,13 @@ impl PgStore {
         self
     }
 
+    /// How many times this node read an account's routing state whole, and
+    /// how many times it caught a kept copy up from the deltas other nodes
+    /// stored (see `routing_state`).
+    pub fn routing_state_counts(&self) -> (u64, u64) {
+        self.routing.counts()
+    }
+
     /// The connection pool (for the event listener and tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -708,8 +715,13 @@ impl Routing for PgStore {
                 .bind(account.0)
                 .execute(&mut *c)
                 .await?;
-            let kept = settings.clone();
-            routing_state::changed(account, |s| s.set_availability_settings(user, kept));
+            routing_state::changed(
+                account,
+                switchboard_domain::routing::StateDelta::AvailabilitySettings {
+                    user,
+                    settings: settings.clone(),
+                },
+            );
             let now = routing::availability_changed(
                 c,
                 now,

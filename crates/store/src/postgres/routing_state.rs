@@ -23,13 +23,16 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use sqlx::PgConnection;
 use switchboard_domain::{
     AccountId, ChannelId, SkillId, TeamId, TicketType, TimeZoneName, UserId,
-    routing::{ChannelState, RoutingRule, RoutingState, UserState},
+    routing::{ChannelState, RoutingRule, RoutingState, StateDelta, UserState},
 };
 
 use super::rows;
@@ -37,23 +40,36 @@ use crate::Result;
 
 /// The states a node keeps, by account, with the version each was kept at.
 #[derive(Default)]
-pub struct Kept(Mutex<HashMap<AccountId, (i64, RoutingState)>>);
+pub struct Kept {
+    states: Mutex<HashMap<AccountId, (i64, RoutingState)>>,
+    /// How often a state was read whole, and how often a kept one caught up
+    /// by deltas (see [`Kept::counts`]).
+    loads: AtomicU64,
+    catch_ups: AtomicU64,
+}
 
 impl Kept {
-    /// Takes the account's state out if it was kept at `version`. (Taken,
-    /// not copied: the transaction asking holds the account's lock, so
-    /// nobody else on this node needs it meanwhile; it comes back on
+    /// How many times this node read an account's routing state whole, and
+    /// how many times it brought a kept copy up to date from the stored
+    /// deltas instead.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.loads.load(Ordering::Relaxed),
+            self.catch_ups.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Takes the account's state out, with the version it was kept at.
+    /// (Taken, not copied: the transaction asking holds the account's lock,
+    /// so nobody else on this node needs it meanwhile; it comes back on
     /// commit.)
-    fn take(&self, account: AccountId, version: i64) -> Option<RoutingState> {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match kept.remove(&account) {
-            Some((v, state)) if v == version => Some(state),
-            _ => None,
-        }
+    fn take(&self, account: AccountId) -> Option<(i64, RoutingState)> {
+        let mut kept = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        kept.remove(&account)
     }
 
     fn put(&self, account: AccountId, version: i64, state: RoutingState) {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.states.lock().unwrap_or_else(|e| e.into_inner());
         kept.insert(account, (version, state));
     }
 }
@@ -64,6 +80,9 @@ impl Kept {
 struct Inner {
     working: Option<Working>,
     changed: Vec<AccountId>,
+    /// What this transaction changed, to store with the version it writes;
+    /// `None` for an account after a change copies cannot follow.
+    deltas: HashMap<AccountId, Option<Vec<StateDelta>>>,
 }
 
 struct Working {
@@ -104,16 +123,41 @@ impl Tx {
     }
 
     /// Bumps the version of every account whose mirrored state this
-    /// transaction changed. Runs just before the commit.
+    /// transaction changed, and stores what changed with the new version
+    /// (one statement), so other nodes can follow instead of reloading.
+    /// Runs just before the commit.
     pub async fn before_commit(&self, c: &mut PgConnection) -> Result<()> {
-        let changed = std::mem::take(&mut self.lock().changed);
+        let (changed, mut deltas) = {
+            let mut inner = self.lock();
+            (
+                std::mem::take(&mut inner.changed),
+                std::mem::take(&mut inner.deltas),
+            )
+        };
         for account in changed {
+            let logged = match deltas.remove(&account).flatten() {
+                Some(list) => Some(serde_json::to_string(&list).map_err(super::backend)?),
+                None => None,
+            };
             let version: i64 = sqlx::query_scalar(
-                "UPDATE accounts SET routing_version = routing_version + 1 WHERE id = $1 RETURNING routing_version",
+                "WITH bumped AS (
+                     UPDATE accounts SET routing_version = routing_version + 1 WHERE id = $1 RETURNING routing_version
+                 ), logged AS (
+                     INSERT INTO routing_deltas (account_id, version, deltas) SELECT $1, routing_version, $2 FROM bumped
+                 )
+                 SELECT routing_version FROM bumped",
             )
             .bind(account.0)
+            .bind(logged)
             .fetch_one(&mut *c)
             .await?;
+            if version % DELTAS_PRUNE_EVERY == 0 {
+                sqlx::query("DELETE FROM routing_deltas WHERE account_id = $1 AND version <= $2")
+                    .bind(account.0)
+                    .bind(version - DELTAS_KEPT)
+                    .execute(&mut *c)
+                    .await?;
+            }
             let mut inner = self.lock();
             if let Some(w) = inner.working.as_mut().filter(|w| w.account == account) {
                 // Exact only if nobody bumped between our read and now.
@@ -159,10 +203,27 @@ pub async fn with<R>(
         let kept = tx
             .as_ref()
             .filter(|tx| !tx.lock().changed.contains(&account))
-            .and_then(|tx| tx.kept.take(account, version));
+            .and_then(|tx| tx.kept.take(account));
+        let kept = match kept {
+            Some((at, state)) if at == version => Some(state),
+            // Behind: follow what the other writers stored, if they all did.
+            Some((at, state)) if at < version => {
+                let caught = catch_up(c, account, at, version, state).await?;
+                if caught.is_some() {
+                    tx.as_ref().map(|tx| tx.kept.catch_ups.fetch_add(1, Ordering::Relaxed));
+                }
+                caught
+            }
+            _ => None,
+        };
         let mut state = match kept {
             Some(state) => state,
-            None => load(c, account).await?,
+            None => {
+                if let Some(tx) = &tx {
+                    tx.kept.loads.fetch_add(1, Ordering::Relaxed);
+                }
+                load(c, account).await?
+            }
         };
         let Some(tx) = &tx else {
             return Ok(f(&mut state));
@@ -181,30 +242,92 @@ pub async fn with<R>(
 
 /// Records a change to something the account's state mirrors, made by this
 /// transaction, and applies it to the working copy if there is one.
-pub fn changed(account: AccountId, f: impl FnOnce(&mut RoutingState)) {
+pub fn changed(account: AccountId, delta: StateDelta) {
     let _ = TX.try_with(|tx| {
         let mut inner = tx.lock();
         if !inner.changed.contains(&account) {
             inner.changed.push(account);
         }
         if let Some(w) = inner.working.as_mut().filter(|w| w.account == account) {
-            f(&mut w.state);
+            w.state.apply(&delta);
+        }
+        if let Some(list) = inner
+            .deltas
+            .entry(account)
+            .or_insert_with(|| Some(Vec::new()))
+        {
+            list.push(delta);
         }
     });
 }
 
 /// Records a change that is simpler to read again than to follow (users,
-/// teams, skills, channels): the version moves and no copy is kept.
+/// teams, skills, channels): the version moves, no copy is kept, and other
+/// nodes read the state again.
 pub fn invalidate(account: AccountId) {
     let _ = TX.try_with(|tx| {
         let mut inner = tx.lock();
         if !inner.changed.contains(&account) {
             inner.changed.push(account);
         }
+        inner.deltas.insert(account, None);
         if inner.working.as_ref().is_some_and(|w| w.account == account) {
             inner.working = None;
         }
     });
+}
+
+/// How many versions of deltas each account keeps: a node further behind
+/// reads the whole state again.
+const DELTAS_KEPT: i64 = 1024;
+
+/// Old deltas are deleted by the writer of every version divisible by this.
+const DELTAS_PRUNE_EVERY: i64 = 256;
+
+/// Brings `state`, kept at version `at`, up to `version` by applying the
+/// deltas stored by every writer in between, in version order. `None` when
+/// one of them stored none (a structural change) or they are gone: then
+/// the state must be read again.
+///
+/// Exact because each version's deltas are exactly the changes its
+/// transaction made to what the state mirrors, versions are handed out by
+/// the row lock on the account in commit order, and the caller holds the
+/// account's routing lock, so nothing commits meanwhile.
+async fn catch_up(
+    c: &mut PgConnection,
+    account: AccountId,
+    at: i64,
+    version: i64,
+    mut state: RoutingState,
+) -> Result<Option<RoutingState>> {
+    if version - at > DELTAS_KEPT {
+        return Ok(None);
+    }
+    let found = sqlx::query(
+        "SELECT version, deltas FROM routing_deltas WHERE account_id = $1 AND version > $2 AND version <= $3
+         ORDER BY version",
+    )
+    .bind(account.0)
+    .bind(at)
+    .bind(version)
+    .fetch_all(&mut *c)
+    .await?;
+    if found.len() as i64 != version - at {
+        return Ok(None);
+    }
+    for row in found {
+        let Some(text) = rows::get::<Option<String>>(&row, 1)? else {
+            return Ok(None);
+        };
+        let Ok(deltas) = serde_json::from_str::<Vec<StateDelta>>(&text) else {
+            return Ok(None);
+        };
+        for d in &deltas {
+            state.apply(d);
+        }
+    }
+    metrics::counter!("switchboard_routing_state_caught_up_total").increment(1);
+    Ok(Some(state))
 }
 
 /// Reads the account's routing state, one statement per table.

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_events.sql"),
     include_str!("../../migrations/postgres/0005_routing_version.sql"),
     include_str!("../../migrations/postgres/0006_load_expiry_per_account.sql"),
+    include_str!("../../migrations/postgres/0007_routing_deltas.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).

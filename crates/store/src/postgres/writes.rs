@@ -154,7 +154,7 @@ pub(super) async fn assigned(
         .bind(account.0)
         .execute(&mut *c)
         .await?;
-    routing_state::changed(account, |s| s.assigned(user, now));
+    routing_state::changed(account, StateDelta::Assigned { user, at: now });
     Ok(())
 }
 
@@ -173,9 +173,7 @@ pub(super) async fn bump(c: &mut PgConnection, account: AccountId, d: &CounterDe
     .bind(d.load)
     .execute(&mut *c)
     .await?;
-    routing_state::changed(account, |s| {
-        s.counts_changed(d.user, d.ticket_type, d.open, d.load)
-    });
+    routing_state::changed(account, StateDelta::Counts(*d));
     Ok(())
 }
 
