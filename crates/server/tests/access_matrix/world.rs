@@ -28,6 +28,8 @@ const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "options", 
 pub enum Body {
     /// JSON of the named component schema.
     Json(String),
+    /// A free-form JSON object (no named schema, nothing required).
+    AnyObject,
     /// Another media type (the first the operation lists).
     Raw(String),
 }
@@ -112,9 +114,13 @@ pub fn operations(doc: &Value) -> Vec<Op> {
             let content = op["requestBody"]["content"].as_object();
             let body = content.map(|c| {
                 match c.iter().find(|(k, _)| k.ends_with("json")) {
-                    Some((media, v)) => Body::Json(first_ref(&v["schema"]).unwrap_or_else(|| {
-                        panic!("{m} {path}: the {media} body has no named schema to sample")
-                    })),
+                    Some((media, v)) => match first_ref(&v["schema"]) {
+                        Some(name) => Body::Json(name),
+                        None if v["schema"]["type"] == "object" && v["schema"].get("required").is_none() => {
+                            Body::AnyObject
+                        }
+                        None => panic!("{m} {path}: the {media} body has no named schema to sample"),
+                    },
                     None => Body::Raw(c.keys().next().cloned().unwrap_or_default()),
                 }
             });
@@ -355,6 +361,7 @@ impl World {
         let name = format!("Matrix {n}");
         let email = format!("matrix{n}@example.com");
         let json = match op.body.as_ref()? {
+            Body::AnyObject => json!({}),
             Body::Json(schema) => match schema.as_str() {
                 "NewUser" => json!({"name": name, "email": email, "role": "agent"}),
                 "UserPatch" | "TeamPatch" | "ContactPatch" | "ChannelPatch" => json!({"name": name}),
