@@ -186,6 +186,18 @@ async fn access_matrix_from_the_document() {
                 a.body
             );
         }
+        // What another account creates is its own: its list shows it.
+        let list = ops.iter().find(|g| g.method == "GET" && g.path == op.path && !g.stream);
+        if op.method == "POST" && !op.has_path_params() && let Some(list) = list {
+            let new_id = &a.body["id"];
+            let mine = w.call(list, &path, Who::Token(&w.b_admin), &[]).await;
+            assert!(
+                mine.body["items"].as_array().is_some_and(|items| items.iter().any(|i| &i["id"] == new_id)),
+                "{} {path} ({case}): the created {new_id} is not in the creator's list: {}",
+                op.method,
+                mine.body
+            );
+        }
         no_marker(op, case, &a);
         assert_eq!(
             before,
