@@ -68,7 +68,10 @@ impl World {
         if let Some((media, bytes)) = self.body_for(op) {
             req = req.header(reqwest::header::CONTENT_TYPE, media).body(bytes);
         }
-        let res = req.send().await.unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
+        let res = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{} {path}: {e}", op.method));
         let status = res.status();
         let is_stream = res
             .headers()
@@ -114,7 +117,14 @@ fn expect(op: &Op, case: &str, a: &Answer, status: u16) {
         a.body
     );
     if a.body != Value::Null {
-        assert_eq!(a.body["status"], json!(status), "{} {} ({case}): not a problem: {}", op.method, op.path, a.body);
+        assert_eq!(
+            a.body["status"],
+            json!(status),
+            "{} {} ({case}): not a problem: {}",
+            op.method,
+            op.path,
+            a.body
+        );
     }
 }
 
@@ -142,7 +152,10 @@ struct Counts {
 async fn access_matrix_from_the_document() {
     let started = std::time::Instant::now();
     let w = World::build().await;
-    let (status, doc) = w.app.send(Method::GET, "/api/v1/openapi.json", None, None).await;
+    let (status, doc) = w
+        .app
+        .send(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let ops = operations(&doc);
     // Every operation must be exercisable before any case runs.
@@ -187,12 +200,19 @@ async fn access_matrix_from_the_document() {
             );
         }
         // What another account creates is its own: its list shows it.
-        let list = ops.iter().find(|g| g.method == "GET" && g.path == op.path && !g.stream);
-        if op.method == "POST" && !op.has_path_params() && let Some(list) = list {
+        let list = ops
+            .iter()
+            .find(|g| g.method == "GET" && g.path == op.path && !g.stream);
+        if op.method == "POST"
+            && !op.has_path_params()
+            && let Some(list) = list
+        {
             let new_id = &a.body["id"];
             let mine = w.call(list, &path, Who::Token(&w.b_admin), &[]).await;
             assert!(
-                mine.body["items"].as_array().is_some_and(|items| items.iter().any(|i| &i["id"] == new_id)),
+                mine.body["items"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|i| &i["id"] == new_id)),
                 "{} {path} ({case}): the created {new_id} is not in the creator's list: {}",
                 op.method,
                 mine.body
@@ -207,7 +227,11 @@ async fn access_matrix_from_the_document() {
         );
         n.cases += 1;
     }
-    assert_eq!(before_all, w.snapshot_all(&ops).await, "the failed calls changed account A's data");
+    assert_eq!(
+        before_all,
+        w.snapshot_all(&ops).await,
+        "the failed calls changed account A's data"
+    );
 
     // 3. An agent: 403 exactly where the document lists it.
     for op in ops.iter().filter(|o| !o.public) {
@@ -217,7 +241,12 @@ async fn access_matrix_from_the_document() {
             let before = w.snapshot(&ops, op).await;
             let a = w.call(op, &path, Who::Token(&w.agent), &[]).await;
             expect(op, case, &a, 403);
-            assert_eq!(before, w.snapshot(&ops, op).await, "{} {path} ({case}) changed data", op.method);
+            assert_eq!(
+                before,
+                w.snapshot(&ops, op).await,
+                "{} {path} ({case}) changed data",
+                op.method
+            );
         } else {
             let a = w.call(op, &path, Who::Token(&w.agent), &[]).await;
             assert!(
@@ -243,8 +272,15 @@ async fn access_matrix_from_the_document() {
                 expect(op, &format!("a {kind} channel's key"), &a, 404);
                 n.cases += 1;
             }
-            let path = w.concrete(op).replace(&w.keys[own], "0123456789abcdef0123456789abcdef");
-            expect(op, "unknown key", &w.call(op, &path, Who::Nobody, &[]).await, 404);
+            let path = w
+                .concrete(op)
+                .replace(&w.keys[own], "0123456789abcdef0123456789abcdef");
+            expect(
+                op,
+                "unknown key",
+                &w.call(op, &path, Who::Nobody, &[]).await,
+                404,
+            );
             n.cases += 1;
         }
         // A preflight answers CORS only and reads no conversation.
@@ -252,12 +288,14 @@ async fn access_matrix_from_the_document() {
             let visitor = [("x-visitor-token", w.visitor.as_str())];
             for (case, id) in [
                 ("account B's conversation", w.b_conversation),
-                ("another visitor's conversation", w.other_visitor_conversation),
+                (
+                    "another visitor's conversation",
+                    w.other_visitor_conversation,
+                ),
             ] {
-                let path = w.concrete(op).replace(
-                    &format!("/{}/", w.id("conversations")),
-                    &format!("/{id}/"),
-                );
+                let path = w
+                    .concrete(op)
+                    .replace(&format!("/{}/", w.id("conversations")), &format!("/{id}/"));
                 let a = w.call(op, &path, Who::Nobody, &visitor).await;
                 expect(op, case, &a, 404);
                 no_marker(op, case, &a);

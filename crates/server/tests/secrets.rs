@@ -67,7 +67,10 @@ impl Recorder {
         headers: &[(&str, &str)],
         body: Option<(&str, String)>,
     ) -> (StatusCode, Value) {
-        let mut req = self.app.client.request(method.clone(), format!("{}{path}", self.app.base));
+        let mut req = self
+            .app
+            .client
+            .request(method.clone(), format!("{}{path}", self.app.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -83,17 +86,29 @@ impl Recorder {
         let head = format!("{status} {:?}", res.headers());
         let text = res.text().await.unwrap();
         assert!(!status.is_server_error(), "{method} {path}: {head}: {text}");
-        self.answers
-            .lock()
-            .unwrap()
-            .push(format!("(answer to {method} {}) {head} {text}", path.split('?').next().unwrap_or_default()).replace('\n', " "));
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        self.answers.lock().unwrap().push(
+            format!(
+                "(answer to {method} {}) {head} {text}",
+                path.split('?').next().unwrap_or_default()
+            )
+            .replace('\n', " "),
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
         let token = self.app.admin.clone();
-        self.raw(method, path, Some(&token), &[], Some(("application/json", body.to_string())))
-            .await
+        self.raw(
+            method,
+            path,
+            Some(&token),
+            &[],
+            Some(("application/json", body.to_string())),
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -109,7 +124,12 @@ fn secret(what: &str) -> String {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     h.finish()
 }
 
@@ -124,7 +144,10 @@ async fn no_secret_leaves() {
         format!("http://127.0.0.1:{port}")
     };
     let app = spawn_app_with(Arc::new(SystemClock), fast_dispatcher(1)).await;
-    let r = Recorder { app, answers: Mutex::new(Vec::new()) };
+    let r = Recorder {
+        app,
+        answers: Mutex::new(Vec::new()),
+    };
     let mut secrets: Vec<(String, String)> = Vec::new();
     let mut keep = |what: &str| {
         let s = secret(what);
@@ -132,28 +155,51 @@ async fn no_secret_leaves() {
         s
     };
     let (smtp_user, smtp_pass) = (keep("smtp-username"), keep("smtp-password"));
-    let (verify, app_secret, access) = (keep("verify-token"), keep("app-secret"), keep("access-token"));
-    let (twilio, signing, custom) = (keep("twilio-auth-token"), keep("visitor-signing-key"), keep("custom"));
-    let (rotated, refused, unknown_key) = (keep("rotated"), keep("refused-edit"), keep("unknown-key"));
+    let (verify, app_secret, access) = (
+        keep("verify-token"),
+        keep("app-secret"),
+        keep("access-token"),
+    );
+    let (twilio, signing, custom) = (
+        keep("twilio-auth-token"),
+        keep("visitor-signing-key"),
+        keep("custom"),
+    );
+    let (rotated, refused, unknown_key) =
+        (keep("rotated"), keep("refused-edit"), keep("unknown-key"));
     let not_an_object = keep("not-an-object");
 
     // Channels with every kind of secret.
     let mut channels = Vec::new();
     for (kind, settings) in [
-        ("email", json!({"address": "support@acme.example",
+        (
+            "email",
+            json!({"address": "support@acme.example",
             "smtp_relay": {"host": "127.0.0.1", "port": relay.port(), "tls": "none"},
-            "secrets": {"smtp_username": smtp_user, "smtp_password": smtp_pass}})),
-        ("whatsapp", json!({"phone_number_id": "123", "graph_base_url": graph,
-            "secrets": {"verify_token": verify, "app_secret": app_secret, "access_token": access}})),
+            "secrets": {"smtp_username": smtp_user, "smtp_password": smtp_pass}}),
+        ),
+        (
+            "whatsapp",
+            json!({"phone_number_id": "123", "graph_base_url": graph,
+            "secrets": {"verify_token": verify, "app_secret": app_secret, "access_token": access}}),
+        ),
         ("calls", json!({"secrets": {"auth_token": twilio}})),
         ("chat", json!({"secrets": {"visitor_signing_key": signing}})),
         ("custom", json!({"secrets": {"api_key": custom}})),
     ] {
         let (status, ch) = r
-            .json(Method::POST, "/api/v1/channels", json!({"kind": kind, "name": kind, "settings": settings}))
+            .json(
+                Method::POST,
+                "/api/v1/channels",
+                json!({"kind": kind, "name": kind, "settings": settings}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{ch}");
-        channels.push((kind, ch["id"].as_i64().unwrap(), ch["key"].as_str().unwrap().to_owned()));
+        channels.push((
+            kind,
+            ch["id"].as_i64().unwrap(),
+            ch["key"].as_str().unwrap().to_owned(),
+        ));
     }
     let key = |k: &str| channels.iter().find(|c| c.0 == k).unwrap().2.clone();
     let id = |k: &str| channels.iter().find(|c| c.0 == k).unwrap().1;
@@ -163,39 +209,80 @@ async fn no_secret_leaves() {
     for (kind, cid, _) in &channels {
         let path = format!("/api/v1/channels/{cid}");
         r.get(&path).await;
-        let (status, body) = r.json(Method::PATCH, &path, json!({"name": format!("{kind} renamed")})).await;
+        let (status, body) = r
+            .json(
+                Method::PATCH,
+                &path,
+                json!({"name": format!("{kind} renamed")}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let email = format!("/api/v1/channels/{}", id("email"));
     let (status, _) = r
-        .json(Method::PATCH, &email, json!({"settings": {"address": "support@acme.example",
+        .json(
+            Method::PATCH,
+            &email,
+            json!({"settings": {"address": "support@acme.example",
             "smtp_relay": {"host": "127.0.0.1", "port": relay.port(), "tls": "none"},
-            "secrets": {"smtp_username": "(set)", "smtp_password": "(set)"}}}))
+            "secrets": {"smtp_username": "(set)", "smtp_password": "(set)"}}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let custom_path = format!("/api/v1/channels/{}", id("custom"));
-    let (status, _) = r.json(Method::PATCH, &custom_path, json!({"settings": {"secrets": {"api_key": rotated}}})).await;
+    let (status, _) = r
+        .json(
+            Method::PATCH,
+            &custom_path,
+            json!({"settings": {"secrets": {"api_key": rotated}}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     for (path, body) in [
-        (email.clone(), json!({"settings": {"smtp_relay": {"host": "127.0.0.1", "port": "twenty-five"},
-            "secrets": {"smtp_password": refused}}})),
-        (email.clone(), json!({"settings": {"secrets": {"smtp_password": 42, "smtp_username": refused}}})),
-        (format!("/api/v1/channels/{}", id("whatsapp")), json!({"settings": {"phone_number_id": "123",
-            "secrets": {"app_secret": refused, "no_such_secret": unknown_key}}})),
-        (email.clone(), json!({"settings": {"secrets": not_an_object}})),
+        (
+            email.clone(),
+            json!({"settings": {"smtp_relay": {"host": "127.0.0.1", "port": "twenty-five"},
+            "secrets": {"smtp_password": refused}}}),
+        ),
+        (
+            email.clone(),
+            json!({"settings": {"secrets": {"smtp_password": 42, "smtp_username": refused}}}),
+        ),
+        (
+            format!("/api/v1/channels/{}", id("whatsapp")),
+            json!({"settings": {"phone_number_id": "123",
+            "secrets": {"app_secret": refused, "no_such_secret": unknown_key}}}),
+        ),
+        (
+            email.clone(),
+            json!({"settings": {"secrets": not_an_object}}),
+        ),
         (email.clone(), json!({"settings": not_an_object})),
     ] {
         let (status, body) = r.json(Method::PATCH, &path, body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
-        assert!(body["field"].is_string(), "the problem names the field: {body}");
+        assert!(
+            body["field"].is_string(),
+            "the problem names the field: {body}"
+        );
     }
     for (kind, settings) in [
-        ("whatsapp", json!({"secrets": {"verify_token": refused, "bogus": unknown_key}})),
+        (
+            "whatsapp",
+            json!({"secrets": {"verify_token": refused, "bogus": unknown_key}}),
+        ),
         ("custom", json!({"secrets": not_an_object})),
-        ("chat", json!({"secrets": {"visitor_signing_key": refused, "other": 7}})),
+        (
+            "chat",
+            json!({"secrets": {"visitor_signing_key": refused, "other": 7}}),
+        ),
     ] {
         let (status, body) = r
-            .json(Method::POST, "/api/v1/channels", json!({"kind": kind, "name": "bad", "settings": settings}))
+            .json(
+                Method::POST,
+                "/api/v1/channels",
+                json!({"kind": kind, "name": "bad", "settings": settings}),
+            )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{kind}: {body}");
         assert_eq!(body["field"], "settings.secrets", "{body}");
@@ -208,21 +295,34 @@ async fn no_secret_leaves() {
         ("whatsapp", json!({"phone": "+15551234567"})),
     ] {
         let (status, t) = r
-            .json(Method::POST, "/api/v1/tickets", json!({"subject": kind, "channel_id": id(kind), "contact": contact}))
+            .json(
+                Method::POST,
+                "/api/v1/tickets",
+                json!({"subject": kind, "channel_id": id(kind), "contact": contact}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{t}");
         let tid = t["id"].as_i64().unwrap();
         let (status, m) = r
-            .json(Method::POST, &format!("/api/v1/tickets/{tid}/messages"), json!({"kind": "reply", "body": "Hello"}))
+            .json(
+                Method::POST,
+                &format!("/api/v1/tickets/{tid}/messages"),
+                json!({"kind": "reply", "body": "Hello"}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{m}");
         r.get(&format!("/api/v1/tickets/{tid}/messages")).await;
         r.get(&format!("/api/v1/tickets/{tid}/history")).await;
     }
-    eventually("the e-mail reply to reach the relay with the login", || async {
-        let got = received.lock().unwrap();
-        got.iter().any(|m| m.auth.as_ref().is_some_and(|a| a.contains(&smtp_pass))).then_some(())
-    })
+    eventually(
+        "the e-mail reply to reach the relay with the login",
+        || async {
+            let got = received.lock().unwrap();
+            got.iter()
+                .any(|m| m.auth.as_ref().is_some_and(|a| a.contains(&smtp_pass)))
+                .then_some(())
+        },
+    )
     .await;
     eventually("the WhatsApp reply to fail", || async {
         let (_, page) = r.get("/api/v1/outbox?state=failed").await;
@@ -234,15 +334,30 @@ async fn no_secret_leaves() {
     // The webhooks: WhatsApp's subscription check (right and wrong), a
     // notification and a Twilio call with bad signatures; a chat visitor.
     let wa = format!("/webhooks/whatsapp/{}", key("whatsapp"));
-    for (token, expected) in [(verify.as_str(), StatusCode::OK), ("wrong", StatusCode::FORBIDDEN)] {
+    for (token, expected) in [
+        (verify.as_str(), StatusCode::OK),
+        ("wrong", StatusCode::FORBIDDEN),
+    ] {
         let (status, body) = r
-            .raw(Method::GET, &format!("{wa}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=42"), None, &[], None)
+            .raw(
+                Method::GET,
+                &format!("{wa}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=42"),
+                None,
+                &[],
+                None,
+            )
             .await;
         assert_eq!(status, expected, "{body}");
     }
     let note = json!({"object": "whatsapp_business_account", "entry": []}).to_string();
     let (status, _) = r
-        .raw(Method::POST, &wa, None, &[("x-hub-signature-256", "sha256=00")], Some(("application/json", note)))
+        .raw(
+            Method::POST,
+            &wa,
+            None,
+            &[("x-hub-signature-256", "sha256=00")],
+            Some(("application/json", note)),
+        )
         .await;
     assert!(status.is_client_error());
     let (status, _) = r
@@ -251,7 +366,10 @@ async fn no_secret_leaves() {
             &format!("/webhooks/twilio/{}/voice", key("calls")),
             None,
             &[("x-twilio-signature", "bm9wZQ==")],
-            Some(("application/x-www-form-urlencoded", "CallSid=CA1&From=%2B15551234567".into())),
+            Some((
+                "application/x-www-form-urlencoded",
+                "CallSid=CA1&From=%2B15551234567".into(),
+            )),
         )
         .await;
     assert!(status.is_client_error());
@@ -271,7 +389,11 @@ async fn no_secret_leaves() {
     let (status, _) = r
         .raw(
             Method::GET,
-            &format!("/chat/{}/conversations/{}/messages?visitor_token={visitor_token}", key("chat"), started["conversation_id"]),
+            &format!(
+                "/chat/{}/conversations/{}/messages?visitor_token={visitor_token}",
+                key("chat"),
+                started["conversation_id"]
+            ),
             None,
             &[],
             None,
@@ -297,7 +419,9 @@ async fn no_secret_leaves() {
     };
     assert_eq!(status, StatusCode::CREATED);
     let issued = issued["token"].as_str().unwrap().to_owned();
-    let (status, _) = r.raw(Method::GET, "/api/v1/tickets", Some(&issued), &[], None).await;
+    let (status, _) = r
+        .raw(Method::GET, "/api/v1/tickets", Some(&issued), &[], None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     secrets.push(("issued API token".into(), issued.clone()));
     secrets.push(("admin API token".into(), r.app.admin.clone()));
@@ -307,9 +431,13 @@ async fn no_secret_leaves() {
     }
 
     // Every parameterless read of the document, and each channel again.
-    let (_, doc) = r.raw(Method::GET, "/api/v1/openapi.json", None, &[], None).await;
+    let (_, doc) = r
+        .raw(Method::GET, "/api/v1/openapi.json", None, &[], None)
+        .await;
     for (path, item) in doc["paths"].as_object().unwrap() {
-        let streams = item["get"]["responses"]["200"]["content"].get("text/event-stream").is_some();
+        let streams = item["get"]["responses"]["200"]["content"]
+            .get("text/event-stream")
+            .is_some();
         if item.get("get").is_some() && !path.contains('{') && !streams {
             r.get(path).await;
         }
@@ -319,9 +447,22 @@ async fn no_secret_leaves() {
     }
 
     // The channels still hold what was set (the scan is not vacuous).
-    let stored = r.app.store.list_channels(switchboard_domain::AccountId(1)).await.unwrap();
+    let stored = r
+        .app
+        .store
+        .list_channels(switchboard_domain::AccountId(1))
+        .await
+        .unwrap();
     let all = serde_json::to_string(&stored).unwrap();
-    for s in [&smtp_pass, &verify, &app_secret, &access, &twilio, &signing, &rotated] {
+    for s in [
+        &smtp_pass,
+        &verify,
+        &app_secret,
+        &access,
+        &twilio,
+        &signing,
+        &rotated,
+    ] {
         assert!(all.contains(s.as_str()), "{s} is stored");
     }
 

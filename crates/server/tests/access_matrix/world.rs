@@ -92,7 +92,9 @@ pub fn operations(doc: &Value) -> Vec<Op> {
                 .as_array()
                 .is_some_and(|t| t.iter().any(|t| t == "public"));
             let no_security = op["security"].as_array().is_some_and(|s| {
-                s.is_empty() || s.iter().all(|r| r.as_object().is_some_and(|r| r.is_empty()))
+                s.is_empty()
+                    || s.iter()
+                        .all(|r| r.as_object().is_some_and(|r| r.is_empty()))
             });
             assert_eq!(
                 tagged_public, no_security,
@@ -112,17 +114,17 @@ pub fn operations(doc: &Value) -> Vec<Op> {
                 .filter_map(|p| Some(format!("{} ({})", p["name"].as_str()?, p["in"].as_str()?)))
                 .collect();
             let content = op["requestBody"]["content"].as_object();
-            let body = content.map(|c| {
-                match c.iter().find(|(k, _)| k.ends_with("json")) {
-                    Some((media, v)) => match first_ref(&v["schema"]) {
-                        Some(name) => Body::Json(name),
-                        None if v["schema"]["type"] == "object" && v["schema"].get("required").is_none() => {
-                            Body::AnyObject
-                        }
-                        None => panic!("{m} {path}: the {media} body has no named schema to sample"),
-                    },
-                    None => Body::Raw(c.keys().next().cloned().unwrap_or_default()),
-                }
+            let body = content.map(|c| match c.iter().find(|(k, _)| k.ends_with("json")) {
+                Some((media, v)) => match first_ref(&v["schema"]) {
+                    Some(name) => Body::Json(name),
+                    None if v["schema"]["type"] == "object"
+                        && v["schema"].get("required").is_none() =>
+                    {
+                        Body::AnyObject
+                    }
+                    None => panic!("{m} {path}: the {media} body has no named schema to sample"),
+                },
+                None => Body::Raw(c.keys().next().cloned().unwrap_or_default()),
             });
             let stream = op["responses"]["200"]["content"]
                 .as_object()
@@ -188,11 +190,21 @@ impl World {
         let (_, agent) = app.user("Acmeagent", "agent", json!({})).await;
         let (gone, deactivated) = app.user("Acmegone", "agent", json!({})).await;
         let (status, v) = app
-            .patch(&format!("/api/v1/users/{gone}"), &admin, json!({"deactivated": true}))
+            .patch(
+                &format!("/api/v1/users/{gone}"),
+                &admin,
+                json!({"deactivated": true}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{v}");
         let team = created(&app, "/api/v1/teams", &admin, json!({"name": "Acme team"})).await;
-        created(&app, "/api/v1/skills", &admin, json!({"name": "Acme skill", "category": "acme"})).await;
+        created(
+            &app,
+            "/api/v1/skills",
+            &admin,
+            json!({"name": "Acme skill", "category": "acme"}),
+        )
+        .await;
         let contact = created(
             &app,
             "/api/v1/contacts",
@@ -203,8 +215,11 @@ impl World {
         let mut keys = BTreeMap::new();
         let mut channels = BTreeMap::new();
         for (kind, settings) in [
-            ("email", json!({"address": "support@acme.example",
-                "smtp_relay": {"host": "127.0.0.1", "port": relay_port, "tls": "none"}})),
+            (
+                "email",
+                json!({"address": "support@acme.example",
+                "smtp_relay": {"host": "127.0.0.1", "port": relay_port, "tls": "none"}}),
+            ),
             ("chat", json!({})),
             ("form", json!({})),
             ("whatsapp", json!({"phone_number_id": "123"})),
@@ -243,11 +258,21 @@ impl World {
         .await;
         let chat = format!("/chat/{}/conversations", keys["chat"]);
         let (status, started) = app
-            .send(reqwest::Method::POST, &chat, None, Some(json!({"message": "Acme hello"})))
+            .send(
+                reqwest::Method::POST,
+                &chat,
+                None,
+                Some(json!({"message": "Acme hello"})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{started}");
         let (_, other) = app
-            .send(reqwest::Method::POST, &chat, None, Some(json!({"message": "Acme other"})))
+            .send(
+                reqwest::Method::POST,
+                &chat,
+                None,
+                Some(json!({"message": "Acme other"})),
+            )
             .await;
         let (_, _, b_admin) = switchboard_server::setup::create_account(
             app.store.as_ref(),
@@ -280,7 +305,10 @@ impl World {
             ("channels", channels["email"]),
             ("tickets", ticket),
             ("outbox", outbox_row),
-            ("conversations", started["conversation_id"].as_i64().unwrap()),
+            (
+                "conversations",
+                started["conversation_id"].as_i64().unwrap(),
+            ),
         ]);
         World {
             app,
@@ -364,7 +392,9 @@ impl World {
             Body::AnyObject => json!({}),
             Body::Json(schema) => match schema.as_str() {
                 "NewUser" => json!({"name": name, "email": email, "role": "agent"}),
-                "UserPatch" | "TeamPatch" | "ContactPatch" | "ChannelPatch" => json!({"name": name}),
+                "UserPatch" | "TeamPatch" | "ContactPatch" | "ChannelPatch" => {
+                    json!({"name": name})
+                }
                 "NewToken" => json!({"name": "matrix"}),
                 "NewTeam" => json!({"name": name}),
                 "NewSkill" => json!({"name": name, "category": "matrix"}),
@@ -376,7 +406,9 @@ impl World {
                 "MessageRequest" => json!({"kind": "note", "body": name}),
                 "AvailabilityRequest" => json!({"status": "away"}),
                 "WorkingHoursRequest" => json!({"shifts": null}),
-                "OutOfOffice" => json!({"start": "2031-01-01T00:00:00Z", "end": "2031-01-02T00:00:00Z"}),
+                "OutOfOffice" => {
+                    json!({"start": "2031-01-01T00:00:00Z", "end": "2031-01-02T00:00:00Z"})
+                }
                 "StartRequest" | "SendRequest" => json!({"message": name}),
                 other => panic!(
                     "{} {}: no sample body for the schema `{other}`; add one to World::body_for",
@@ -404,7 +436,10 @@ impl World {
     /// Every GET with a token (not a stream), read with A's admin token.
     pub async fn snapshot_all(&self, ops: &[Op]) -> Vec<(String, u16, Value)> {
         let mut out = Vec::new();
-        for g in ops.iter().filter(|g| g.method == "GET" && !g.public && !g.stream) {
+        for g in ops
+            .iter()
+            .filter(|g| g.method == "GET" && !g.public && !g.stream)
+        {
             let path = self.concrete(g);
             let (status, body) = self.app.get(&path, &self.app.admin).await;
             out.push((path, status.as_u16(), body));
