@@ -98,6 +98,16 @@ pub fn parse(
     kind: ChannelKind,
     settings: &Map<String, Value>,
 ) -> Result<ChannelSettings, DomainError> {
+    // Whatever the kind, secrets are an object of strings: the API shows
+    // each as set without its value, which it could not do for another shape.
+    if let Some(secrets) = object(settings, "secrets", "settings.secrets")?
+        && let Some((k, _)) = secrets.iter().find(|(_, v)| !(v.is_string() || v.is_null()))
+    {
+        return Err(DomainError::invalid(
+            "settings.secrets",
+            format!("the secret {k:?} must be a string (or null)"),
+        ));
+    }
     match kind {
         ChannelKind::Email => email(settings).map(ChannelSettings::Email),
         ChannelKind::Whatsapp => whatsapp(settings).map(ChannelSettings::Whatsapp),

@@ -172,7 +172,7 @@ fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     match inner.classify() {
         Category::Data => ApiError::Invalid {
             field,
-            detail: strip_position(&message),
+            detail: unquote_strings(&strip_position(&message)),
         },
         Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
             field,
@@ -181,11 +181,54 @@ fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
 }
 
+/// serde quotes a refused string (`invalid type: string "…", expected a
+/// map`); the problem names the field instead, since the string may be a
+/// secret (a channel's settings) or personal data, and problems end up in
+/// clients' and proxies' logs.
+fn unquote_strings(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(QUOTED) {
+        out.push_str(&rest[..i]);
+        out.push_str("string");
+        let quoted = &rest[i + QUOTED.len()..];
+        // The string is Debug-escaped: it ends at the first unescaped quote.
+        let mut escaped = false;
+        let end = quoted.char_indices().find_map(|(j, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close.then_some(j)
+        });
+        match end {
+            Some(j) => rest = &quoted[j + 1..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// serde_json appends " at line 1 column 42"; for a data error the field
 /// path says more.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquote_strings;
+
+    #[test]
+    fn refused_strings_are_not_quoted_back() {
+        assert_eq!(
+            unquote_strings(r#"invalid type: string "s3cr3t \"x\" \\", expected a map"#),
+            "invalid type: string, expected a map"
+        );
+        assert_eq!(unquote_strings("invalid type: integer `5`, expected a string"), "invalid type: integer `5`, expected a string");
+        assert_eq!(unquote_strings(r#"string "a" and string "b""#), "string and string");
     }
 }

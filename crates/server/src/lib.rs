@@ -15,6 +15,7 @@
 //! - [`dispatcher`]: runs the transactional outbox's due rows (reply
 //!   delivery), with retries and backoff;
 //! - [`smtp`]: the SMTP listener that receives mail for the e-mail channels;
+//! - [`request_log`]: the span requests are logged in (credentials redacted);
 //! - [`setup`]: account creation, the first start (admin token file), demo data.
 //!
 //! [`app`] assembles the router; [`serve`] runs it until a shutdown signal.
@@ -27,6 +28,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod problem;
 pub mod ratelimit;
+pub mod request_log;
 pub mod routes;
 pub mod setup;
 pub mod smtp;
@@ -143,7 +145,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::forms::router())
         .merge(routes::chat::router())
         .layer(middleware::from_fn(record_metrics))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_log::span::<axum::body::Body>))
         .with_state(state)
 }
 

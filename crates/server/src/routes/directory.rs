@@ -278,10 +278,15 @@ pub const SECRET_SET: &str = "(set)";
 /// secrets, verify and auth tokens, SMTP passwords) are never returned once
 /// set, only that they are set.
 fn redact(mut channel: Channel) -> Channel {
-    if let Some(Value::Object(secrets)) = channel.settings.get_mut("secrets") {
-        for value in secrets.values_mut() {
-            *value = Value::String(SECRET_SET.into());
+    match channel.settings.get_mut("secrets") {
+        Some(Value::Object(secrets)) => {
+            for value in secrets.values_mut() {
+                *value = Value::String(SECRET_SET.into());
+            }
         }
+        None | Some(Value::Null) => {}
+        // Not stored since the settings are checked; never shown either.
+        Some(other) => *other = Value::String(SECRET_SET.into()),
     }
     channel
 }
@@ -290,10 +295,18 @@ fn redact(mut channel: Channel) -> Channel {
 /// `null` removes, [`SECRET_SET`] (what the API showed) keeps; settings
 /// without `secrets` keep them all. So an admin can edit other settings
 /// without knowing, or re-sending, the secrets.
-fn merge_secrets(stored: &Channel, patch: &mut ChannelPatch) {
+fn merge_secrets(stored: &Channel, patch: &mut ChannelPatch) -> Result<()> {
     let Some(settings) = patch.settings.as_mut() else {
-        return;
+        return Ok(());
     };
+    // Anything but an object (or null, which keeps them) is refused here,
+    // before the stored secrets would take its place.
+    if settings
+        .get("secrets")
+        .is_some_and(|v| !(v.is_object() || v.is_null()))
+    {
+        return Err(ApiError::invalid("settings.secrets", "must be an object"));
+    }
     let mut merged = match stored.settings.get("secrets") {
         Some(Value::Object(s)) => s.clone(),
         _ => Map::new(),
@@ -316,6 +329,7 @@ fn merge_secrets(stored: &Channel, patch: &mut ChannelPatch) {
     } else {
         settings.insert("secrets".into(), Value::Object(merged));
     }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/channels", tag = "channels", responses((status = 200, body = Page<Channel>)))]
@@ -364,7 +378,7 @@ pub(crate) async fn update_channel(
 ) -> Reply<Channel> {
     let stored = s.store.get_channel(caller.0.account_id, id).await?;
     caller.require_admin()?;
-    merge_secrets(&stored, &mut patch);
+    merge_secrets(&stored, &mut patch)?;
     if let Some(settings) = &patch.settings {
         channel_settings::parse(stored.kind, settings)?;
     }
