@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_outbox.sql"),
     include_str!("../../migrations/postgres/0004_events.sql"),
     include_str!("../../migrations/postgres/0005_routing_version.sql"),
+    include_str!("../../migrations/postgres/0006_notifications.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).
