@@ -23,6 +23,9 @@ crate::model::wire_enum!(
         /// The waiting queue of an account has more tickets to route than
         /// one write should hold the writer for: go on with the next batch.
         DrainWaiting = "drain_waiting",
+        /// A user's e-mail cap window ended with notifications held back:
+        /// summarise them in one digest e-mail (the subject is the user).
+        NotifyDigest = "notify_digest",
     }
 );
 
@@ -38,6 +41,7 @@ impl JobKind {
             Self::Relax => format!("relax:{subject}"),
             Self::LoadExpiry => format!("load_expiry:{account}"),
             Self::DrainWaiting => format!("drain:{account}"),
+            Self::NotifyDigest => format!("digest:{subject}"),
         }
     }
 }

@@ -17,6 +17,8 @@
 //!   returned as history lines for the store to record.
 //! - [`triage`]: the manual triage rules (who owns a ticket after a hand
 //!   assignment or a reply, how status and pipeline stage move together).
+//! - [`notifications`]: topics, methods, preference resolution, who is told
+//!   of what, mentions, the e-mail cap and digest.
 //! - [`outbox`]: deferred work written with the change that calls for it
 //!   (topics, states, the retry policy).
 //! - [`clock`]: the injected source of time.
@@ -30,6 +32,7 @@ pub mod ids;
 pub mod input;
 pub mod jobs;
 pub mod model;
+pub mod notifications;
 pub mod outbox;
 pub mod routing;
 pub mod ticket;
@@ -41,4 +44,5 @@ pub use error::DomainError;
 pub use ids::*;
 pub use jobs::JobKind;
 pub use model::*;
+pub use notifications::Notification;
 pub use values::{E164, EmailAddress, Name, TimeZoneName};

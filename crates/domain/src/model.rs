@@ -573,30 +573,6 @@ wire_enum!(
     }
 );
 
-wire_enum!(
-    /// What a user is told about.
-    NotificationKind {
-        /// A ticket was given to them (by routing or by someone else).
-        Assigned = "assigned",
-        /// Contact-owner routing gave it to them although they are away.
-        AssignedWhileAway = "assigned_while_away",
-    }
-);
-
-/// Something a user is told about.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Notification {
-    /// Its id (increases with time).
-    pub id: i64,
-    /// The ticket it is about.
-    pub ticket_id: TicketId,
-    /// What about it.
-    pub kind: NotificationKind,
-    /// When.
-    #[schema(value_type = String, format = DateTime)]
-    pub at: Timestamp,
-}
-
 /// The authenticated caller of an API request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

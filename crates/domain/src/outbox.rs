@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{AccountId, ChannelKind, MessageId, TicketId};
+use crate::{AccountId, ChannelKind, MessageId, TicketId, UserId};
 
 /// What an outbox row asks to be done. Serialised (tagged by `topic`) as the
 /// row's payload; [`OutboxTopic::name`] is also stored in its own column so
@@ -35,6 +35,18 @@ pub enum OutboxTopic {
         /// The reply (a message of kind `reply`).
         message_id: MessageId,
     },
+    /// E-mail one notification to its user through the account's relay.
+    NotifyEmail {
+        /// The notification (its user, ticket and topic are read from it).
+        notification_id: i64,
+    },
+    /// E-mail one digest of the notifications held back by the hourly cap.
+    NotifyDigest {
+        /// Whom it is for.
+        user_id: UserId,
+        /// The notifications it summarises.
+        notification_ids: Vec<i64>,
+    },
 }
 
 impl OutboxTopic {
@@ -42,6 +54,8 @@ impl OutboxTopic {
     pub fn name(&self) -> &'static str {
         match self {
             Self::DeliverReply { .. } => "deliver_reply",
+            Self::NotifyEmail { .. } => "notify_email",
+            Self::NotifyDigest { .. } => "notify_digest",
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The outbox dispatcher: runs the transactional outbox's due rows (today:
-//! sending agent replies) after the change that wrote them has committed.
+//! The outbox dispatcher: runs the transactional outbox's due rows (sending
+//! agent replies, notification e-mails and digests) after the change that wrote them has committed.
 //!
 //! It wakes every [`DispatcherConfig::poll`] or as soon as a local write
 //! calls [`AppState::wake_dispatcher`], claims as many due rows as it has
@@ -190,6 +190,42 @@ async fn run_topic(state: &AppState, row: &OutboxEntry) -> Result<(), DeliveryEr
             ticket_id,
             message_id,
         } => deliver_reply(state, row, ticket_id, message_id).await,
+        OutboxTopic::NotifyEmail { notification_id } => {
+            let send = crate::outbound::notify::send_one(
+                state.store.as_ref(),
+                row.account_id,
+                notification_id,
+                state.public_url.as_deref(),
+            );
+            bounded(state, send).await
+        }
+        OutboxTopic::NotifyDigest {
+            user_id,
+            ref notification_ids,
+        } => {
+            let send = crate::outbound::notify::send_digest(
+                state.store.as_ref(),
+                row.account_id,
+                user_id,
+                notification_ids.clone(),
+                state.public_url.as_deref(),
+            );
+            bounded(state, send).await
+        }
+    }
+}
+
+/// Runs one attempt under the dispatcher's attempt timeout.
+async fn bounded(
+    state: &AppState,
+    attempt: impl std::future::Future<Output = Result<(), DeliveryError>>,
+) -> Result<(), DeliveryError> {
+    match tokio::time::timeout(state.dispatcher.attempt_timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(DeliveryError::Transient(format!(
+            "no answer within {} s",
+            state.dispatcher.attempt_timeout.as_secs_f64()
+        ))),
     }
 }
 

@@ -66,6 +66,9 @@ pub struct AppState {
     pub dispatcher: dispatcher::DispatcherConfig,
     /// What sends replies out (every channel's sender by default).
     pub deliver: Arc<dyn outbound::Deliver>,
+    /// The console's public base URL (`https://desk.example.com`), for
+    /// links in notification e-mails; none without it.
+    pub public_url: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -79,7 +82,14 @@ impl AppState {
             outbox_wake: Arc::default(),
             dispatcher: dispatcher::DispatcherConfig::default(),
             deliver: Arc::new(outbound::Outbound),
+            public_url: None,
         }
+    }
+
+    /// The same state with the public base URL notification e-mails link to.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(Into::into);
+        self
     }
 
     /// The same state with another dispatcher configuration (tests use
@@ -129,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tickets::router())
         .merge(routes::routing::router())
         .merge(routes::events::router())
+        .merge(routes::notifications::router())
         .merge(routes::outbox::router())
         .merge(routes::ops::openapi_router())
         .fallback(|| async { problem::ApiError::NotFound("route".into()) })

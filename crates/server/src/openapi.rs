@@ -27,7 +27,7 @@ use utoipa::{
 
 use crate::problem::Problem;
 use crate::routes::{
-    chat, directory, email, events, forms, ops, outbox, routing, tickets, voice, whatsapp,
+    chat, directory, email, events, forms, notifications, ops, outbox, routing, tickets, voice, whatsapp,
 };
 
 /// The media type of every error body.
@@ -45,7 +45,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         directory::list_channels, directory::create_channel, directory::get_channel, directory::update_channel,
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket, tickets::update_ticket, tickets::set_owner,
         tickets::add_message, tickets::list_messages, tickets::history,
-        routing::explain, routing::availability, routing::set_availability, routing::set_working_hours, routing::add_out_of_office, routing::notifications,
+        routing::explain, routing::availability, routing::set_availability, routing::set_working_hours, routing::add_out_of_office,
+        notifications::list, notifications::mark_read, notifications::stream, notifications::user_settings, notifications::set_user_settings,
+        notifications::defaults, notifications::set_defaults, notifications::apply_defaults, notifications::email_settings, notifications::set_email_settings,
         events::events,
         outbox::list_outbox, outbox::retry_outbox,
         email::inbound_email,

@@ -104,10 +104,10 @@ async fn manual_assign_reassign_and_unassign_are_in_the_history() {
     let (_, told) = app.get("/api/v1/notifications", &ana).await;
     assert_eq!(
         (
-            told["items"][0]["kind"].as_str(),
+            told["items"][0]["topic"].as_str(),
             told["items"][0]["ticket_id"].clone()
         ),
-        (Some("assigned"), t["id"].clone()),
+        (Some("assigned_to_me"), t["id"].clone()),
         "assignees are told"
     );
     let (_, reassigned) = app.put(&path, &bob, json!({"user_id": bob_id})).await;

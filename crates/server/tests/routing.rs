@@ -443,14 +443,16 @@ async fn contact_owner_needs_a_known_visitor_on_forms() {
             .contains("assigned anyway and notified")
     );
     let (_, told) = app.get("/api/v1/notifications", &ana_token).await;
-    assert_eq!(told["items"][0]["kind"], "assigned_while_away");
+    assert_eq!(told["items"][0]["topic"], "assigned_to_me");
     assert_eq!(told["items"][0]["ticket_id"], t["id"]);
     assert!(
         told["items"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|n| n["kind"] == "assigned"),
+            .filter(|n| n["topic"] == "assigned_to_me")
+            .count()
+            >= 2,
         "routed tickets are announced too"
     );
 }

@@ -2,7 +2,7 @@
 //!
 //! Map of the modules:
 //! - this file: the [`Store`] trait (the sum of [`Directory`], [`Tickets`],
-//!   [`Routing`], [`Outbox`] and [`EventLog`]), their query and result
+//!   [`Routing`], [`Outbox`], [`EventLog`] and [`Notifications`]), their query and result
 //!   types, [`StoreError`].
 //! - [`sqlite`]: the embedded backend on rusqlite. One writer thread commits
 //!   concurrent writes together (group commit); a small pool of reader
@@ -41,9 +41,11 @@ use switchboard_domain::{
 /// (`use switchboard_store::prelude::*;`); through `dyn Store` they are all
 /// reachable already.
 pub mod prelude {
-    pub use crate::{Directory, EventLog, Outbox, Routing, Store, Tickets};
+    pub use crate::{Directory, EventLog, Notifications, Outbox, Routing, Store, Tickets};
 }
 
+mod notifications;
+pub use notifications::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -641,13 +643,6 @@ pub trait Tickets: Send + Sync + 'static {
     /// once its sequence number is assigned.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
 
-    /// A user's latest notifications, newest first.
-    async fn notifications(
-        &self,
-        account: AccountId,
-        user: UserId,
-        limit: u32,
-    ) -> Result<Vec<switchboard_domain::Notification>>;
 }
 
 /// Routing explanations, availability, the scheduler and the counters' check.
@@ -691,9 +686,9 @@ pub trait Routing: Send + Sync + 'static {
 /// ([`Directory`], [`Tickets`], [`Routing`], [`Outbox`], [`EventLog`]). A
 /// backend implements each and gets `Store` for free; [`SqliteStore`] and
 /// [`PgStore`] do, and [`conformance`] holds the behaviour both must show.
-pub trait Store: Directory + Tickets + Routing + Outbox + EventLog {}
+pub trait Store: Directory + Tickets + Routing + Outbox + EventLog + Notifications {}
 
-impl<T: Directory + Tickets + Routing + Outbox + EventLog> Store for T {}
+impl<T: Directory + Tickets + Routing + Outbox + EventLog + Notifications> Store for T {}
 
 impl StoreError {
     /// Whether this is a [`StoreError::Duplicate`]: the message was already

@@ -36,6 +36,9 @@ pub const TABLES: &[&str] = &[
     "routing_decisions",
     "jobs",
     "notifications",
+    "notification_defaults",
+    "notification_preferences",
+    "notification_email",
     "attachments",
     "outbox",
 ];

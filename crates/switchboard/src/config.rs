@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub outbox_max_attempts: Option<u32>,
     /// How many days of ticket events are kept for `Last-Event-ID`.
     pub event_retention_days: Option<u32>,
+    /// The console's public base URL, for links in notification e-mails.
+    pub public_url: Option<String>,
 }
 
 /// The tuning settings, from flags or environment (each may be unset).
@@ -144,6 +146,9 @@ pub struct ServeConfig {
     pub retry: switchboard_domain::outbox::RetryPolicy,
     /// How long ticket events are kept (for clients resuming a stream).
     pub event_retention: std::time::Duration,
+    /// The console's public base URL (`--public-url` over the file's
+    /// `public_url`), for links in notification e-mails.
+    pub public_url: Option<String>,
 }
 
 /// Default event retention, in days.
@@ -192,6 +197,7 @@ pub fn merge(
         data_dir,
         retry,
         event_retention: std::time::Duration::from_secs(u64::from(days) * 86_400),
+        public_url: file.public_url,
     }
 }
 

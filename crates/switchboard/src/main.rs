@@ -88,6 +88,10 @@ struct ServeArgs {
     /// Default: 7
     #[arg(long, env = "SWITCHBOARD_EVENT_RETENTION_DAYS")]
     event_retention_days: Option<u32>,
+    /// The console's public base URL, e.g. https://desk.example.com:
+    /// notification e-mails link to `<url>/tickets/<id>`.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +119,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => {
-            let config = config::merge(
+            let mut config = config::merge(
                 file,
                 args.storage.data_dir,
                 args.listen,
@@ -128,6 +132,9 @@ fn main() -> anyhow::Result<()> {
                     event_retention_days: args.event_retention_days,
                 },
             );
+            if args.public_url.is_some() {
+                config.public_url = args.public_url;
+            }
             runtime.block_on(serve(config, args.demo))
         }
         Command::Account(AccountCommand::Create {
@@ -136,7 +143,7 @@ fn main() -> anyhow::Result<()> {
             admin_email,
             admin_name,
         }) => {
-            let config = config::merge(
+            let mut config = config::merge(
                 file,
                 storage.data_dir,
                 None,
@@ -235,12 +242,12 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     println!("Switchboard listening on http://{}", listener.local_addr()?);
-    let state = AppState::new(store.clone()).with_dispatcher(
-        switchboard_server::dispatcher::DispatcherConfig {
+    let state = AppState::new(store.clone())
+        .with_dispatcher(switchboard_server::dispatcher::DispatcherConfig {
             policy: config.retry,
             ..Default::default()
-        },
-    );
+        })
+        .with_public_url(config.public_url.clone());
     let smtp = match config.smtp_listen {
         Some(address) => {
             let smtp_listener = tokio::net::TcpListener::bind(address)

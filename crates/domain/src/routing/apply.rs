@@ -7,7 +7,7 @@
 //! notify of what.
 
 use super::{AssignTo, Decision, Outcome, RoutingRule};
-use crate::{NotificationKind, Owner, TeamId, UserId};
+use crate::{Owner, TeamId, UserId};
 use jiff::{SignedDuration, Timestamp};
 
 crate::model::wire_enum!(
@@ -37,8 +37,10 @@ pub struct Effects {
     pub relax_at: Option<Timestamp>,
     /// Whether the explanation is worth storing.
     pub record: bool,
-    /// Whom to tell, and why.
-    pub notify: Option<(UserId, NotificationKind)>,
+    /// The user the ticket was just given to: told of it (see
+    /// `crate::notifications`), whether or not they are away (contact-owner
+    /// routing may assign an away owner; the explanation says so).
+    pub notify: Option<UserId>,
 }
 
 /// The effects of `decision`, taken for a ticket created at `created_at`
@@ -60,10 +62,7 @@ pub fn effects(
         _ => None,
     };
     let notify = match outcome {
-        Outcome::Assign { user_id, .. } if decision.notify_owner => {
-            Some((user_id, NotificationKind::AssignedWhileAway))
-        }
-        Outcome::Assign { user_id, .. } => Some((user_id, NotificationKind::Assigned)),
+        Outcome::Assign { user_id, .. } => Some(user_id),
         _ => None,
     };
     Effects {

@@ -137,7 +137,7 @@ impl Deliver for EmailSender {
 /// A relay's refusal: a 5xx is permanent, anything else (unreachable, a
 /// timeout, a 4xx "try later") may pass on a later attempt. lettre's errors
 /// name the reply code and text, never the credentials.
-fn relay_error(e: lettre::transport::smtp::Error) -> DeliveryError {
+pub(crate) fn relay_error(e: lettre::transport::smtp::Error) -> DeliveryError {
     if e.is_permanent() {
         DeliveryError::Permanent(format!("relay: {e}"))
     } else {
@@ -162,10 +162,19 @@ fn relay_transport(channel: &Channel) -> Result<AsyncSmtpTransport<Tokio1Executo
     // Settings stored before they were checked may still not parse.
     let settings = channel_settings::email(&channel.settings)
         .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
+    transport(&settings, "the channel has no settings.smtp_relay")
+}
+
+/// The SMTP client for typed relay settings (a channel's, or the account's
+/// notification relay); `missing` is the error when no relay is set.
+pub(crate) fn transport(
+    settings: &channel_settings::EmailSettings,
+    missing: &str,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
     let relay = settings
         .smtp_relay
         .as_ref()
-        .ok_or_else(|| DeliveryError::Permanent("the channel has no settings.smtp_relay".into()))?;
+        .ok_or_else(|| DeliveryError::Permanent(missing.into()))?;
     let host = relay.host.as_str();
     let tls = match relay.tls {
         SmtpTls::None => Security::Plain,
@@ -186,13 +195,13 @@ fn relay_transport(channel: &Channel) -> Result<AsyncSmtpTransport<Tokio1Executo
     }
     .port(port)
     .timeout(Some(RELAY_TIMEOUT));
-    // Greet the relay with the channel's domain rather than this machine's
+    // Greet the relay with the sender's domain rather than this machine's
     // host name, which relays often refuse when it does not resolve.
-    if let Some(domain) = channel_address(channel).and_then(email::domain_of) {
+    if let Some(domain) = settings.address.as_deref().and_then(email::domain_of) {
         builder = builder.hello_name(ClientId::Domain(domain.to_owned()));
     }
-    if let (Some(user), Some(password)) = (settings.smtp_username, settings.smtp_password) {
-        builder = builder.credentials(Credentials::new(user, password));
+    if let (Some(user), Some(password)) = (&settings.smtp_username, &settings.smtp_password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }
     Ok(builder.build())
 }

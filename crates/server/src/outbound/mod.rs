@@ -11,9 +11,13 @@
 //! - [`email`]: the channel's SMTP relay (lettre);
 //! - [`whatsapp`]: the Graph API of the WhatsApp Cloud API.
 //!
+//! [`notify`] e-mails notifications through the account's relay with the
+//! same SMTP client.
+//!
 //! Routes import this module, never the reverse.
 
 pub mod email;
+pub mod notify;
 pub mod whatsapp;
 
 use async_trait::async_trait;

@@ -4,6 +4,8 @@
 //! - [`tickets`]: tickets, their messages, owner and history;
 //! - [`routing`]: routing explanations, availability, working hours, out of office;
 //! - [`events`]: live ticket events as Server-Sent Events;
+//! - [`notifications`]: the in-app list, its stream, preferences, defaults,
+//!   the notification e-mail relay;
 //! - [`outbox`]: the outbox rows (reply deliveries) and manual retries, for admins;
 //! - [`email`], [`whatsapp`], [`voice`], [`forms`], [`chat`]: channel endpoints
 //!   (inbound mail, provider webhooks, form posts, the chat visitor API and
@@ -15,6 +17,7 @@ pub mod directory;
 pub mod email;
 pub mod events;
 pub mod forms;
+pub mod notifications;
 pub mod ops;
 pub mod outbox;
 pub mod routing;

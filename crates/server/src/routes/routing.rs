@@ -30,7 +30,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/users/{id}/working-hours", put(set_working_hours))
         .route("/users/{id}/out-of-office", post(add_out_of_office))
-        .route("/notifications", get(notifications))
 }
 
 /// Every routing decision for a ticket and every owner change.
@@ -195,18 +194,4 @@ pub(crate) async fn add_out_of_office(
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(state)))
-}
-
-/// The caller's latest 50 notifications, newest first.
-#[utoipa::path(get, path = "/api/v1/notifications", tag = "routing",
-    responses((status = 200, body = switchboard_store::Page<Notification>)))]
-pub(crate) async fn notifications(
-    State(s): State<AppState>,
-    Caller(me): Caller,
-) -> Reply<switchboard_store::Page<Notification>> {
-    let items = s.store.notifications(me.account_id, me.user_id, 50).await?;
-    Ok(axum::Json(switchboard_store::Page {
-        items,
-        next_cursor: None,
-    }))
 }

@@ -123,7 +123,9 @@ pub async fn spawn_app_with(
             .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone()).with_dispatcher(dispatcher);
+    let state = AppState::new(store.clone())
+        .with_dispatcher(dispatcher)
+        .with_public_url(Some("https://desk.example".into()));
     tokio::spawn(switchboard_server::serve(
         listener,
         state,

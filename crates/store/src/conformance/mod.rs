@@ -18,12 +18,14 @@ use crate::{Store, TicketQuery, View};
 
 mod directory;
 mod events;
+mod notifications;
 mod outbox;
 mod routing;
 mod tickets;
 
 pub use directory::*;
 pub use events::*;
+pub use notifications::*;
 pub use outbox::*;
 pub use routing::*;
 pub use tickets::*;
@@ -78,6 +80,9 @@ macro_rules! conformance_tests {
             a_sent_reply_records_its_channel_id_once,
             the_event_log_numbers_every_change_in_order,
             a_resuming_reader_never_skips_a_concurrent_commit,
+            preferences_resolve_user_over_default_over_built_in,
+            changes_write_notifications_in_their_transaction,
+            read_marks_count_and_stream_order,
         );
         $crate::conformance_tests!(@fixture_cases $make;
             purged_events_reset_resuming_readers,
@@ -92,6 +97,7 @@ macro_rules! conformance_tests {
             rebalance_on_away_moves_unreplied_tickets,
             working_hours_starting_later_drain_the_queue,
             loads_forget_tickets_assigned_over_30_days_ago,
+            e_mails_over_the_cap_wait_for_one_digest,
         );
     };
     (@fixture_cases $make:expr; $($case:ident),* $(,)?) => {$(

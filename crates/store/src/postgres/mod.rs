@@ -167,6 +167,9 @@ macro_rules! transaction {
     }};
 }
 
+// After `transaction!`, which it uses.
+mod notifications;
+
 /// The prefix of the `NOTIFY` channel ticket events travel on. The channel
 /// is this plus the schema (`switchboard_events:public`): notifications are
 /// per database, not per schema, and deployments (or tests) sharing a
@@ -629,16 +632,6 @@ impl Tickets for PgStore {
     async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>> {
         let mut c = self.pool.acquire().await?;
         tickets::history(&mut c, account, id).await
-    }
-
-    async fn notifications(
-        &self,
-        account: AccountId,
-        user: UserId,
-        limit: u32,
-    ) -> Result<Vec<switchboard_domain::Notification>> {
-        let mut c = self.pool.acquire().await?;
-        routing::notifications(&mut c, account, user, limit).await
     }
 
     async fn find_by_external_id(

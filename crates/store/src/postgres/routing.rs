@@ -20,7 +20,7 @@
 
 use jiff::Timestamp;
 use sqlx::{Connection, PgConnection};
-use switchboard_domain::{routing::*, *};
+use switchboard_domain::{notifications::NotifyEvent, routing::*, *};
 
 use super::{OrNotFound, backend, routing_state, rows, writes};
 use crate::{Result, RoutingRecord};
@@ -243,8 +243,9 @@ pub(super) async fn apply_rest(
         .execute(&mut *c)
         .await?;
     }
-    if let Some((user, notice)) = effects.notify {
-        writes::notify(c, now, account, user, t.id, notice).await?;
+    if let Some(user) = effects.notify {
+        let event = NotifyEvent::Assigned { user_id: user };
+        super::notifications::raise(c, now, account, t, Actor::System, &event).await?;
     }
     Ok(outcome)
 }
@@ -285,35 +286,6 @@ pub async fn route(
         .execute(&mut *c)
         .await?;
     apply_rest(c, now, account, t, routed).await.map(Some)
-}
-
-/// A user's latest notifications, newest first.
-pub async fn notifications(
-    c: &mut PgConnection,
-    account: AccountId,
-    user: UserId,
-    limit: u32,
-) -> Result<Vec<Notification>> {
-    let found = sqlx::query(
-        "SELECT id, ticket_id, kind, at FROM notifications WHERE user_id = $1 AND account_id = $2
-         ORDER BY id DESC LIMIT $3",
-    )
-    .bind(user.0)
-    .bind(account.0)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *c)
-    .await?;
-    found
-        .iter()
-        .map(|r| {
-            Ok(Notification {
-                id: rows::get(r, 0)?,
-                ticket_id: TicketId(rows::get(r, 1)?),
-                kind: rows::parsed(r, 2)?,
-                at: rows::ts(rows::get(r, 3)?),
-            })
-        })
-        .collect()
 }
 
 /// Routes again the account's waiting tickets, highest priority then
@@ -569,6 +541,9 @@ pub async fn run_one_due_job(
         JobKind::LoadExpiry => expire_load(c, now, account).await?,
         JobKind::DrainWaiting => {
             drain_waiting(c, now, account, job.subject as usize, rng).await?;
+        }
+        JobKind::NotifyDigest => {
+            super::notifications::digest(c, now, account, UserId(job.subject)).await?;
         }
     }
     Ok(true)

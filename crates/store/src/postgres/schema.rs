@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_routing_version.sql"),
     include_str!("../../migrations/postgres/0006_load_expiry_per_account.sql"),
     include_str!("../../migrations/postgres/0007_routing_deltas.sql"),
+    include_str!("../../migrations/postgres/0008_notifications.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).

@@ -16,6 +16,7 @@
 use jiff::Timestamp;
 use sqlx::PgConnection;
 use switchboard_domain::routing::{Counted, RandomSource, RoutingTrigger, counter_moves};
+use switchboard_domain::notifications::{self, NotifyEvent};
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{backend, directory, routing, rows, unique, writes};
@@ -281,6 +282,10 @@ pub async fn create(
     if let Some(decided) = decided {
         routing::apply_rest(c, now, account, &ticket, decided).await?;
     }
+    if ticket.owner.user_id.is_none() {
+        let event = NotifyEvent::NewUnassigned;
+        super::notifications::raise(c, now, account, &ticket, actor, &event).await?;
+    }
     Ok(Created {
         value: ticket,
         created: true,
@@ -422,7 +427,8 @@ pub async fn set_owner(
     writes::move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual).await?;
     // Someone else gave you a ticket: you are told.
     if let Some(user) = ticket::told_of_assignment(before, to, actor) {
-        writes::notify(c, now, account, user, id, NotificationKind::Assigned).await?;
+        let event = NotifyEvent::Assigned { user_id: user };
+        super::notifications::raise(c, now, account, &t, actor, &event).await?;
     }
     t.updated_at = now;
     writes::save(c, now, account, &t).await?;
@@ -486,6 +492,17 @@ pub async fn add_message(
         enqueue_delivery(c, now, account, &t, message.id).await?;
     }
     writes::save(c, now, account, &t).await?;
+    let first: bool = sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM messages WHERE ticket_id = $1 AND account_id = $2 AND id < $3)",
+    )
+    .bind(id.0)
+    .bind(account.0)
+    .bind(message.id.0)
+    .fetch_one(&mut *c)
+    .await?;
+    if let Some(event) = notifications::message_event(m.kind, &message.body, first) {
+        super::notifications::raise(c, now, account, &t, m.author, &event).await?;
+    }
     Ok((message, t))
 }
 

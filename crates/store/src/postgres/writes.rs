@@ -1,7 +1,7 @@
 //! The writes every change is made of, below both the ticket operations
 //! (`tickets`) and routing (`routing`): a ticket read and saved (its owners'
 //! counters moved with it), an owner moved, a history line recorded (with
-//! its event), a job scheduled, a notification. Both call down here; this
+//! its event), a job scheduled. Both call down here; this
 //! module calls neither, so there is no circle between them.
 
 use jiff::Timestamp;
@@ -283,27 +283,5 @@ pub(super) async fn unschedule(
         .bind(kind.key(account, subject))
         .execute(&mut *c)
         .await?;
-    Ok(())
-}
-
-/// Tells `user` about `ticket`.
-pub(super) async fn notify(
-    c: &mut PgConnection,
-    now: Timestamp,
-    account: AccountId,
-    user: UserId,
-    ticket: TicketId,
-    kind: NotificationKind,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(account.0)
-    .bind(user.0)
-    .bind(ticket.0)
-    .bind(kind.as_str())
-    .bind(rows::ms(now))
-    .execute(&mut *c)
-    .await?;
     Ok(())
 }

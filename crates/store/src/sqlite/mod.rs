@@ -22,6 +22,7 @@ mod channels;
 mod checkpoint;
 mod directory;
 mod events;
+mod notifications;
 mod outbox;
 mod routing;
 mod routing_state;
@@ -595,16 +596,6 @@ impl Tickets for SqliteStore {
 
     async fn history(&self, account: AccountId, id: TicketId) -> Result<Vec<HistoryEntry>> {
         self.read(move |c| tickets::history(c, account, id)).await
-    }
-
-    async fn notifications(
-        &self,
-        account: AccountId,
-        user: UserId,
-        limit: u32,
-    ) -> Result<Vec<switchboard_domain::Notification>> {
-        self.read(move |c| routing::notifications(c, account, user, limit))
-            .await
     }
 
     async fn find_by_external_id(

@@ -8,7 +8,7 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
-use switchboard_domain::{routing::*, *};
+use switchboard_domain::{notifications::NotifyEvent, routing::*, *};
 
 use super::{routing_state, rows, writes};
 use crate::{Result, RoutingRecord};
@@ -169,8 +169,9 @@ pub(super) fn apply_rest(
         c.prepare_cached("INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![account.0, t.id.0, rows::ms(now), routed.trigger.as_str(), serde_json::to_string(&explanation).map_err(super::backend)?])?;
     }
-    if let Some((user, notice)) = effects.notify {
-        writes::notify(c, now, account, user, t.id, notice)?;
+    if let Some(user) = effects.notify {
+        let event = NotifyEvent::Assigned { user_id: user };
+        super::notifications::raise(c, now, account, t, Actor::System, &event)?;
     }
     Ok(outcome)
 }
@@ -201,29 +202,6 @@ pub fn route(
     c.prepare_cached("UPDATE tickets SET waiting = ?1 WHERE id = ?2 AND account_id = ?3")?
         .execute(params![routed.effects.waiting, t.id.0, account.0])?;
     apply_rest(c, now, account, t, routed).map(Some)
-}
-
-/// A user's latest notifications, newest first.
-pub fn notifications(
-    c: &Connection,
-    account: AccountId,
-    user: UserId,
-    limit: u32,
-) -> Result<Vec<Notification>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, ticket_id, kind, at FROM notifications WHERE user_id = ?1 AND account_id = ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
-    let items = stmt
-        .query_map(params![user.0, account.0, limit], |r| {
-            Ok(Notification {
-                id: r.get(0)?,
-                ticket_id: TicketId(r.get(1)?),
-                kind: rows::parsed(r, 2)?,
-                at: rows::ts(r.get(3)?),
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(items)
 }
 
 /// Routes again the account's waiting tickets, highest priority then
@@ -380,6 +358,9 @@ pub fn run_due_jobs(
             JobKind::LoadExpiry => expire_load(c, now, account)?,
             JobKind::DrainWaiting => {
                 drain_waiting(c, now, account, *subject as usize, rng)?;
+            }
+            JobKind::NotifyDigest => {
+                super::notifications::digest(c, now, account, UserId(*subject))?;
             }
         }
     }

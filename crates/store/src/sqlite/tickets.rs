@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
 use switchboard_domain::routing::{Counted, RoutingTrigger, counter_moves};
+use switchboard_domain::notifications::{self, NotifyEvent};
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{directory, rows, writes};
@@ -185,6 +186,9 @@ pub fn create(
     if let Some(routed) = routed {
         super::routing::apply_rest(c, now, account, &ticket, routed)?;
     }
+    if ticket.owner.user_id.is_none() {
+        super::notifications::raise(c, now, account, &ticket, actor, &NotifyEvent::NewUnassigned)?;
+    }
     Ok(Created {
         value: ticket,
         created: true,
@@ -302,7 +306,8 @@ pub fn set_owner(
     writes::move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual)?;
     // Someone else gave you a ticket: you are told.
     if let Some(user) = ticket::told_of_assignment(before, to, actor) {
-        writes::notify(c, now, account, user, id, NotificationKind::Assigned)?;
+        let event = NotifyEvent::Assigned { user_id: user };
+        super::notifications::raise(c, now, account, &t, actor, &event)?;
     }
     t.updated_at = now;
     writes::save(c, now, account, &t)?;
@@ -362,6 +367,12 @@ pub fn add_message(
         enqueue_delivery(c, now, account, &t, message.id)?;
     }
     writes::save(c, now, account, &t)?;
+    let first: bool = c
+        .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM messages WHERE ticket_id = ?1 AND account_id = ?2 AND id < ?3)")?
+        .query_row(params![id.0, account.0, message.id.0], |r| r.get(0))?;
+    if let Some(event) = notifications::message_event(m.kind, &message.body, first) {
+        super::notifications::raise(c, now, account, &t, m.author, &event)?;
+    }
     Ok((message, t))
 }
 

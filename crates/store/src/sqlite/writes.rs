@@ -1,7 +1,7 @@
 //! The writes every change is made of, below both the ticket operations
 //! (`tickets`) and routing (`routing`): a ticket read and saved (its owners'
 //! counters moved with it), an owner moved, a history line recorded (with
-//! its event), a job scheduled, a notification. Both call down here; this
+//! its event), a job scheduled. Both call down here; this
 //! module calls neither, so there is no circle between them.
 
 use jiff::Timestamp;
@@ -240,19 +240,5 @@ pub(super) fn unschedule(
 ) -> Result<()> {
     c.prepare_cached("DELETE FROM jobs WHERE key = ?1")?
         .execute([kind.key(account, subject)])?;
-    Ok(())
-}
-
-/// Tells `user` about `ticket`.
-pub(super) fn notify(
-    c: &Connection,
-    now: Timestamp,
-    account: AccountId,
-    user: UserId,
-    ticket: TicketId,
-    kind: NotificationKind,
-) -> Result<()> {
-    c.prepare_cached("INSERT INTO notifications (account_id, user_id, ticket_id, kind, at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![account.0, user.0, ticket.0, kind.as_str(), rows::ms(now)])?;
     Ok(())
 }
