@@ -8,7 +8,12 @@ use std::{fs, path::Path};
 fn every_corpus_input_passes_its_target() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut total = 0;
+    // `FUZZ_REPLAY_TARGET=<name>` replays one target only.
+    let only = std::env::var("FUZZ_REPLAY_TARGET").ok();
     for (name, run) in switchboard_fuzz::TARGETS {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
         let mut count = 0;
         for dir in ["corpus", "regressions"] {
             let dir = root.join(dir).join(name);
