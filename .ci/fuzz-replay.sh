@@ -30,5 +30,5 @@ if [ "${FUZZ_REPLAY:-test}" = libfuzzer ]; then
   done
 else
   CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
-    cargo test --manifest-path fuzz/Cargo.toml --locked --test replay -- --nocapture
+    cargo test --manifest-path fuzz/Cargo.toml --locked --no-default-features --test replay -- --nocapture
 fi

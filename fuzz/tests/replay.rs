@@ -21,7 +21,8 @@ fn every_corpus_input_passes_its_target() {
             let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
             paths.sort();
             for path in paths {
-                let data = fs::read(&path).unwrap();
+                // A file a running fuzzer just reduced away is skipped.
+                let Ok(data) = fs::read(&path) else { continue };
                 let outcome = std::panic::catch_unwind(|| run(&data));
                 assert!(outcome.is_ok(), "{name}: {} fails", path.display());
                 count += 1;
