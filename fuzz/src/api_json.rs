@@ -72,7 +72,10 @@ fn hours(h: &WeeklyHours, tz: &jiff::tz::TimeZone) {
     if h.validate().is_err() {
         return;
     }
-    for at in [Timestamp::UNIX_EPOCH, Timestamp::from_second(1_796_000_000).expect("valid")] {
+    for at in [
+        Timestamp::UNIX_EPOCH,
+        Timestamp::from_second(1_796_000_000).expect("valid"),
+    ] {
         let _ = h.is_open(tz, at);
         if let Some(next) = h.next_change(tz, at) {
             assert!(next > at, "next change {next} not after {at}");

@@ -41,7 +41,10 @@ pub fn run(data: &[u8]) {
     if let Ok(start) = request::parse_start(&headers, data) {
         check_text(&start.text);
         if let Some(email) = &start.email {
-            assert_eq!(EmailAddress::try_from(email.to_string()).as_ref(), Ok(email));
+            assert_eq!(
+                EmailAddress::try_from(email.to_string()).as_ref(),
+                Ok(email)
+            );
         }
         if let Some(name) = &start.name {
             assert_eq!(name.as_str(), name.as_str().trim());
@@ -58,8 +61,15 @@ pub fn run(data: &[u8]) {
     if let Ok(token) = std::str::from_utf8(data) {
         if let Some(id) = visitor::verify(KEY, CHANNEL, token) {
             assert_eq!(id.len(), 32);
-            assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-            assert_eq!(visitor::verify(KEY, ChannelId(8), token), None, "token valid on another channel");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+            assert_eq!(
+                visitor::verify(KEY, ChannelId(8), token),
+                None,
+                "token valid on another channel"
+            );
         }
         if let Ok(normalized) = normalize_visitor_token(token) {
             assert!(!normalized.is_empty());
@@ -72,7 +82,13 @@ pub fn run(data: &[u8]) {
     }
     let id = hex::encode(bytes);
     let token = visitor::sign(KEY, CHANNEL, &id);
-    assert_eq!(visitor::verify(KEY, CHANNEL, &token).as_deref(), Some(id.as_str()));
+    assert_eq!(
+        visitor::verify(KEY, CHANNEL, &token).as_deref(),
+        Some(id.as_str())
+    );
     assert_eq!(visitor::verify(b"another-key", CHANNEL, &token), None);
-    assert_eq!(normalize_visitor_token(&token).ok().as_deref(), Some(id.as_str()));
+    assert_eq!(
+        normalize_visitor_token(&token).ok().as_deref(),
+        Some(id.as_str())
+    );
 }

@@ -26,7 +26,12 @@ pub fn run(data: &[u8]) {
     };
 
     // Ids keep their brackets; a message never threads onto itself.
-    for id in parsed.message_id.iter().chain(&parsed.in_reply_to).chain(&parsed.references) {
+    for id in parsed
+        .message_id
+        .iter()
+        .chain(&parsed.in_reply_to)
+        .chain(&parsed.references)
+    {
         assert!(id.starts_with('<') && id.ends_with('>'), "{id:?}");
     }
     let thread = parsed.thread_ids();
@@ -51,7 +56,12 @@ pub fn run(data: &[u8]) {
 
     // Loop detection: a null envelope is always automated.
     const DAEMON: &str = "MAILER-DAEMON@x.example";
-    let envelopes = [None, Some(""), Some(parsed.from.address.as_str()), Some(DAEMON)];
+    let envelopes = [
+        None,
+        Some(""),
+        Some(parsed.from.address.as_str()),
+        Some(DAEMON),
+    ];
     for envelope in envelopes {
         let reason = parsed.automated_reason(envelope, Some(DOMAIN));
         if envelope == Some("") || envelope == Some(DAEMON) {

@@ -40,13 +40,19 @@ fn check_submission(s: &Submission) {
         assert_ne!(name, forms::VISITOR_TOKEN_FIELD);
     }
     if let Some(email) = &s.email {
-        assert_eq!(EmailAddress::try_from(email.to_string()).as_ref(), Ok(email));
+        assert_eq!(
+            EmailAddress::try_from(email.to_string()).as_ref(),
+            Ok(email)
+        );
     }
     if let Some(phone) = &s.phone {
         assert_eq!(E164::try_from(phone.to_string()).as_ref(), Ok(phone));
     }
     if let Some(token) = &s.visitor_token {
-        assert_eq!(forms::normalize_visitor_token(token).ok().as_ref(), Some(token));
+        assert_eq!(
+            forms::normalize_visitor_token(token).ok().as_ref(),
+            Some(token)
+        );
     }
     let _ = s.contact();
 }
@@ -70,7 +76,11 @@ fn reference_fields(data: &[u8]) -> Vec<(String, Value)> {
 /// `fields` object.
 pub fn run(data: &[u8]) {
     if let Ok(fields) = forms::parse_urlencoded(data) {
-        assert_eq!(fields, reference_fields(data), "decoding differs from the WHATWG parser");
+        assert_eq!(
+            fields,
+            reference_fields(data),
+            "decoding differs from the WHATWG parser"
+        );
         check(&FormSettings::default(), fields.clone());
         check(&custom_settings(), fields);
     }

@@ -12,7 +12,7 @@
 
 use switchboard_channels::email;
 use switchboard_server::smtp::protocol::{
-    Action, DataEnd, DataReader, LineEnd, LineReader, Limits, Lookup, Protocol, Reply,
+    Action, DataEnd, DataReader, Limits, LineEnd, LineReader, Lookup, Protocol, Reply,
 };
 
 /// Small limits, so that the fuzzer reaches them.
@@ -39,15 +39,31 @@ fn lookup(address: &str) -> Lookup<u8> {
 fn check_reply(reply: &Reply) {
     let bytes = &reply.bytes;
     assert!((200..=599).contains(&reply.code), "code {}", reply.code);
-    assert!(bytes.ends_with(b"\r\n"), "{:?}", String::from_utf8_lossy(bytes));
+    assert!(
+        bytes.ends_with(b"\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(bytes)
+    );
     let code = reply.code.to_string();
     let body = &bytes[..bytes.len() - 2];
     let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
     for (i, line) in lines.iter().enumerate() {
         let last = i + 1 == lines.len();
-        let line = if last { *line } else { line.strip_suffix(b"\r").expect("CRLF") };
-        assert!(!line.contains(&b'\r'), "bare CR in {:?}", String::from_utf8_lossy(bytes));
-        assert!(line.starts_with(code.as_bytes()), "{:?}", String::from_utf8_lossy(bytes));
+        let line = if last {
+            *line
+        } else {
+            line.strip_suffix(b"\r").expect("CRLF")
+        };
+        assert!(
+            !line.contains(&b'\r'),
+            "bare CR in {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        assert!(
+            line.starts_with(code.as_bytes()),
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
         let sep = line.get(3).copied();
         assert!(
             sep == Some(if last { b' ' } else { b'-' }) || (last && sep.is_none()),

@@ -22,14 +22,21 @@ pub fn run(data: &[u8]) {
     let params = match Params::parse(data) {
         Ok(p) => p,
         Err(_) => {
-            assert!(std::str::from_utf8(data).is_err(), "a UTF-8 body was refused");
+            assert!(
+                std::str::from_utf8(data).is_err(),
+                "a UTF-8 body was refused"
+            );
             return;
         }
     };
     let reference: Vec<(String, String)> = form_urlencoded::parse(data)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    assert_eq!(params.pairs(), &reference[..], "decoding differs from the WHATWG parser");
+    assert_eq!(
+        params.pairs(),
+        &reference[..],
+        "decoding differs from the WHATWG parser"
+    );
 
     let fuzzed_url = params.get("Url").map(str::to_owned);
     for url in std::iter::once(URL.to_owned()).chain(fuzzed_url) {
@@ -42,7 +49,10 @@ pub fn run(data: &[u8]) {
         for v in &variants {
             let signature = voice::signature(TOKEN, v, &params);
             assert!(voice::verify_signature(TOKEN, &variants, &params, Some(&signature)).is_ok());
-            assert!(voice::verify_signature("other-token", &variants, &params, Some(&signature)).is_err());
+            assert!(
+                voice::verify_signature("other-token", &variants, &params, Some(&signature))
+                    .is_err()
+            );
             assert!(voice::verify_signature("", &variants, &params, Some(&signature)).is_err());
             // Parameter order does not matter.
             let mut reversed = params.pairs().to_vec();
@@ -52,22 +62,39 @@ pub fn run(data: &[u8]) {
         }
         assert!(voice::verify_signature(TOKEN, &variants, &params, None).is_err());
         if let Some(header) = params.get("Signature") {
-            let others = Params::from_pairs(params.pairs().iter().filter(|(n, _)| n != "Signature").cloned());
+            let others = Params::from_pairs(
+                params
+                    .pairs()
+                    .iter()
+                    .filter(|(n, _)| n != "Signature")
+                    .cloned(),
+            );
             if voice::verify_signature(TOKEN, &variants, &others, Some(header)).is_ok() {
-                let known: Vec<String> = variants.iter().map(|v| voice::signature(TOKEN, v, &others)).collect();
-                assert!(known.iter().any(|s| s == header.trim()), "forged signature accepted");
+                let known: Vec<String> = variants
+                    .iter()
+                    .map(|v| voice::signature(TOKEN, v, &others))
+                    .collect();
+                assert!(
+                    known.iter().any(|s| s == header.trim()),
+                    "forged signature accepted"
+                );
             }
         }
     }
 
     for name in ["To", "Called", "From", "ForwardedFrom"] {
-        let Some(value) = params.get(name) else { continue };
+        let Some(value) = params.get(name) else {
+            continue;
+        };
         if let Ok(target) = DialTarget::parse(value) {
             let called = match &target {
                 DialTarget::Client(id) => format!("client:{id}"),
                 DialTarget::Number(n) => n.as_str().to_owned(),
             };
-            assert!(target.is_called(&called), "{target:?} not called by {called:?}");
+            assert!(
+                target.is_called(&called),
+                "{target:?} not called by {called:?}"
+            );
             let twiml = voice::dial("/voice/dial", 20, &[target], Some(value));
             assert!(twiml.ends_with("</Dial></Response>"));
         }

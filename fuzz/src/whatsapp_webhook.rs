@@ -17,7 +17,14 @@ pub fn run(data: &[u8]) {
     // The signature of the body itself.
     let header = whatsapp::sign(SECRET, data);
     assert!(whatsapp::verify_signature(SECRET, Some(&header), data).is_ok());
-    assert!(whatsapp::verify_signature(SECRET, Some(&header.to_uppercase().replace("SHA256=", "sha256=")), data).is_ok());
+    assert!(
+        whatsapp::verify_signature(
+            SECRET,
+            Some(&header.to_uppercase().replace("SHA256=", "sha256=")),
+            data
+        )
+        .is_ok()
+    );
     assert!(whatsapp::verify_signature("another-secret", Some(&header), data).is_err());
     let mut changed = data.to_vec();
     match changed.first_mut() {
@@ -33,7 +40,11 @@ pub fn run(data: &[u8]) {
     if let Ok(line) = std::str::from_utf8(line) {
         if whatsapp::verify_signature(SECRET, Some(line), rest).is_ok() {
             let expected = whatsapp::sign(SECRET, rest);
-            assert_eq!(line.trim().to_ascii_lowercase(), expected, "forged signature accepted");
+            assert_eq!(
+                line.trim().to_ascii_lowercase(),
+                expected,
+                "forged signature accepted"
+            );
         }
         // The verification handshake, from the first lines.
         let mut parts = line.splitn(3, '&');
@@ -48,7 +59,10 @@ pub fn run(data: &[u8]) {
     if let Ok(notification) = whatsapp::parse(data) {
         for m in &notification.messages {
             if let Some(phone) = m.phone() {
-                assert_eq!(phone.as_str().trim_start_matches('+'), m.wa_id.replace([' ', '-', '.', '(', ')'], ""));
+                assert_eq!(
+                    phone.as_str().trim_start_matches('+'),
+                    m.wa_id.replace([' ', '-', '.', '(', ')'], "")
+                );
             }
             let body = whatsapp::reply_body(&m.wa_id, &m.text, Some(&m.id));
             assert_eq!(body["messaging_product"], "whatsapp");

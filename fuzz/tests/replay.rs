@@ -17,8 +17,14 @@ fn every_corpus_input_passes_its_target() {
         let mut count = 0;
         for dir in ["corpus", "regressions"] {
             let dir = root.join(dir).join(name);
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
-            let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut paths: Vec<_> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
             paths.sort();
             for path in paths {
                 // A file a running fuzzer just reduced away is skipped.

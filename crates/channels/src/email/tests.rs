@@ -354,8 +354,14 @@ fn a_reply_to_a_bad_address_is_refused() {
 #[test]
 fn names_with_line_breaks_become_one_line() {
     let m = parse(b"From: Cleo <cleo@customer.example>\r>\r\0=\nbody\r\n").unwrap();
-    assert!(m.from.name.as_deref().is_none_or(|n| !n.contains(['\r', '\n'])));
-    let folded = parse(b"From: =?UTF-8?Q?Cl=C3=A9o=0D=0AMartin?= <c@x.example>\r\n\r\nhi\r\n").unwrap();
+    assert!(
+        m.from
+            .name
+            .as_deref()
+            .is_none_or(|n| !n.contains(['\r', '\n']))
+    );
+    let folded =
+        parse(b"From: =?UTF-8?Q?Cl=C3=A9o=0D=0AMartin?= <c@x.example>\r\n\r\nhi\r\n").unwrap();
     assert_eq!(folded.from.name.as_deref(), Some("Cléo Martin"));
     let mut r = reply(false);
     r.to_name = Some("Cléo\r\nBcc: victim@x.example");
