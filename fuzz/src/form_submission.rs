@@ -105,13 +105,13 @@ pub fn run(data: &[u8]) {
     }
     let Some(object) = object else { return };
     let _ = FormSettings::from_settings(&object);
-    if let Some(Value::Object(settings)) = object.get("settings") {
-        if let Ok(settings) = FormSettings::from_settings(settings) {
-            let fields = match object.get("fields") {
-                Some(Value::Object(f)) => f.clone().into_iter().collect(),
-                _ => Map::new().into_iter().collect(),
-            };
-            check(&settings, fields);
-        }
+    if let Some(Value::Object(settings)) = object.get("settings")
+        && let Ok(settings) = FormSettings::from_settings(settings)
+    {
+        let fields = match object.get("fields") {
+            Some(Value::Object(f)) => f.clone().into_iter().collect(),
+            _ => Map::new().into_iter().collect(),
+        };
+        check(&settings, fields);
     }
 }

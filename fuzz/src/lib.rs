@@ -15,8 +15,11 @@ pub mod smtp_session;
 pub mod twilio_params;
 pub mod whatsapp_webhook;
 
+/// A target's body: one input, checked.
+pub type Target = fn(&[u8]);
+
 /// Every target: its name (the directory of its corpus) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("api_json", api_json::run),
     ("chat_request", chat_request::run),
     ("email_parse", email_parse::run),
