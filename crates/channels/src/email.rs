@@ -207,11 +207,21 @@ fn sender(from: Option<&Address<'_>>) -> Result<Sender, ChannelError> {
     let name = first
         .name
         .as_deref()
-        .map(|n| n.trim().trim_matches('"').trim())
+        .map(|n| display_name(n.trim().trim_matches('"')))
         // A "name" that is just the address again adds nothing.
-        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(address.as_str()))
-        .map(str::to_owned);
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(address.as_str()));
     Ok(Sender { address, name })
+}
+
+/// A display name on one line: control characters (a CR or LF that an
+/// encoded word decoded to, a tab) become spaces and runs of whitespace
+/// one space. A header cannot carry a line break in a name, and lettre
+/// refuses to write one.
+pub fn display_name(name: &str) -> String {
+    name.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The ids of an `In-Reply-To`/`References` header, with brackets.
@@ -485,7 +495,9 @@ pub fn build_reply(reply: &Reply<'_>) -> Result<lettre::Message, ChannelError> {
         let address = address
             .parse()
             .map_err(|e| ChannelError::invalid(field, format!("{address:?}: {e}")))?;
-        Ok::<_, ChannelError>(Mailbox::new(name.map(str::to_owned), address))
+        // Names come from outside (a form, a chat, a header): one line.
+        let name = name.map(display_name).filter(|n| !n.is_empty());
+        Ok::<_, ChannelError>(Mailbox::new(name, address))
     };
     let mut builder = lettre::Message::builder()
         .from(mailbox("from", reply.from, reply.from_name)?)

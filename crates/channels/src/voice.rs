@@ -93,21 +93,28 @@ fn decode_component(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
+            b'%' => match bytes.get(i + 1..i + 3).and_then(hex_byte) {
+                Some(b) => {
+                    out.push(b);
+                    i += 2;
                 }
-            }
+                None => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The byte two hexadecimal digits stand for. (Not `u8::from_str_radix`,
+/// which also takes a sign: `%+1` would decode to 0x01.)
+pub(crate) fn hex_byte(digits: &[u8]) -> Option<u8> {
+    let value = |d: u8| char::from(d).to_digit(16);
+    match digits {
+        [hi, lo] => Some(u8::try_from(value(*hi)? * 16 + value(*lo)?).ok()?),
+        _ => None,
+    }
 }
 
 /// The `X-Twilio-Signature` of a request to `url` with `params`:
@@ -369,6 +376,15 @@ mod tests {
         let mut tampered = example();
         tampered.0[2].1 = "9999".into();
         assert!(verify_signature("12345", &urls, &tampered, good).is_err());
+    }
+
+    /// Found by the `twilio_params` fuzz target: `%+1` decoded to 0x01
+    /// (`from_str_radix` takes a sign), unlike every other form decoder.
+    #[test]
+    fn a_percent_needs_two_hex_digits() {
+        let p = Params::parse(b"a=%+1&b=%2B1&c=%-1&d=%4&e=%41").unwrap();
+        let values: Vec<&str> = p.pairs().iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["% 1", "+1", "%-1", "%4", "A"]);
     }
 
     #[test]

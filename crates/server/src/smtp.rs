@@ -15,6 +15,12 @@
 //!
 //! One task per connection, a bound on connections, on line length and on
 //! message size (`552` beyond it), and a timeout on every read.
+//!
+//! The protocol itself (what each command line and message byte leads to)
+//! is [`protocol`], a state machine without sockets; this module does the
+//! I/O, the recipient lookups and the storing.
+
+pub mod protocol;
 
 use std::{
     collections::HashMap,
@@ -24,7 +30,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use smtp_proto::{EhloResponse, Error as ProtoError, Request, Response};
 use switchboard_channels::email::{self, RecipientMatch};
 use switchboard_domain::{AccountId, Channel, ChannelKind};
 use switchboard_store::{Store, StoreError};
@@ -38,6 +43,9 @@ use tokio::{
     task::JoinSet,
 };
 
+use self::protocol::{
+    Action, DataEnd, DataReader, Limits, LineEnd, LineReader, Lookup, Protocol, Reply, Transaction,
+};
 use crate::{
     AppState,
     inbound::email::{self as intake, Envelope},
@@ -70,9 +78,6 @@ impl Default for SmtpConfig {
         }
     }
 }
-
-/// Longest command line accepted (RFC 5321 requires 512; extensions add).
-const MAX_LINE: usize = 4096;
 
 /// Serves SMTP on `listener` until `shutdown` resolves, with the default
 /// limits; then tells open sessions `421` at their next command and waits
@@ -220,18 +225,10 @@ fn find(targets: &[Target], recipient: &str) -> Option<Target> {
         .cloned()
 }
 
-/// One mail transaction: MAIL FROM, its RCPTs.
-struct Transaction {
-    sender: String,
-    recipients: Vec<(String, Target)>,
-}
-
 /// How a read ended.
-enum Read {
-    /// A whole line (or the whole message), in the buffer.
-    Done,
-    /// Longer than allowed; the rest was skipped.
-    TooLong,
+enum Read<T> {
+    /// A whole line, or the whole message.
+    Done(T),
     /// The client went away.
     Closed,
     /// The server is stopping.
@@ -244,8 +241,7 @@ struct Session<'a> {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     stopped: watch::Receiver<bool>,
-    greeted: bool,
-    transaction: Option<Transaction>,
+    protocol: Protocol<Target>,
 }
 
 impl<'a> Session<'a> {
@@ -256,37 +252,36 @@ impl<'a> Session<'a> {
         stopped: watch::Receiver<bool>,
     ) -> Self {
         let (read, writer) = stream.into_split();
+        let limits = Limits {
+            hostname: shared.config.hostname.clone(),
+            max_message_bytes: shared.config.max_message_bytes,
+            max_recipients: shared.config.max_recipients,
+        };
         Self {
             shared,
             peer,
             reader: BufReader::new(read),
             writer,
             stopped,
-            greeted: false,
-            transaction: None,
+            protocol: Protocol::new(limits),
         }
     }
 
-    /// Writes one reply. `esc` is the enhanced status code (RFC 3463);
-    /// `[0, 0, 0]` for the replies that carry none (220, 354).
+    async fn write(&mut self, reply: &Reply) -> io::Result<()> {
+        self.writer.write_all(&reply.bytes).await
+    }
+
     async fn reply(&mut self, code: u16, esc: [u8; 3], message: &str) -> io::Result<()> {
-        let mut out = Vec::with_capacity(message.len() + 16);
-        if esc == [0, 0, 0] {
-            out.extend_from_slice(format!("{code} {message}\r\n").as_bytes());
-        } else {
-            Response::new(code, esc[0], esc[1], esc[2], message).write(&mut out)?;
-        }
-        self.writer.write_all(&out).await
+        self.write(&Reply::new(code, esc, message)).await
     }
 
     async fn run(mut self) -> io::Result<()> {
-        let greeting = format!("{} Switchboard ESMTP ready", self.shared.config.hostname);
-        self.reply(220, [0, 0, 0], &greeting).await?;
-        let mut line = Vec::with_capacity(256);
+        self.write(&Reply::greeting(self.protocol.limits())).await?;
+        let mut lines = LineReader::new();
         loop {
-            match self.read_line(&mut line).await? {
-                Read::Done => {}
-                Read::TooLong => {
+            match self.read_line(&mut lines).await? {
+                Read::Done(LineEnd::Complete) => {}
+                Read::Done(LineEnd::TooLong) => {
                     self.reply(500, [5, 5, 2], "Line too long").await?;
                     continue;
                 }
@@ -297,154 +292,40 @@ impl<'a> Session<'a> {
                         .await;
                 }
             }
-            let request = Request::parse(&mut line.iter()).map(Request::into_owned);
-            if !self.handle(request).await? {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Answers one command; `false` ends the session.
-    async fn handle(&mut self, request: Result<Request<String>, ProtoError>) -> io::Result<bool> {
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => {
-                let (code, esc, text) = match e {
-                    ProtoError::UnknownCommand => {
-                        (500, [5, 5, 1], "Command not recognised".to_owned())
-                    }
-                    ProtoError::InvalidSenderAddress => {
-                        (501, [5, 1, 7], "Bad sender address".to_owned())
-                    }
-                    ProtoError::InvalidRecipientAddress => {
-                        (501, [5, 1, 3], "Bad recipient address".to_owned())
-                    }
-                    ProtoError::UnsupportedParameter { param } => {
-                        (555, [5, 5, 4], format!("Unsupported parameter {param}"))
-                    }
-                    ProtoError::ResponseTooLong => (500, [5, 5, 2], "Line too long".to_owned()),
-                    // A whole line that still "needs more": an empty or
-                    // truncated command.
-                    ProtoError::NeedsMoreData { .. } => {
-                        (500, [5, 5, 2], "Command not recognised".to_owned())
-                    }
-                    other => (501, [5, 5, 4], other.to_string()),
-                };
-                self.reply(code, esc, &text).await?;
-                return Ok(true);
-            }
-        };
-        match request {
-            Request::Ehlo { .. } => {
-                self.greeted = true;
-                self.transaction = None;
-                let mut ehlo = EhloResponse::new(self.shared.config.hostname.as_str());
-                ehlo.capabilities = smtp_proto::EXT_8BIT_MIME
-                    | smtp_proto::EXT_ENHANCED_STATUS_CODES
-                    | smtp_proto::EXT_PIPELINING
-                    | smtp_proto::EXT_SIZE
-                    | smtp_proto::EXT_SMTP_UTF8;
-                ehlo.size = self.shared.config.max_message_bytes;
-                let mut out = Vec::new();
-                ehlo.write(&mut out)?;
-                self.writer.write_all(&out).await?;
-            }
-            Request::Helo { host } => {
-                self.greeted = true;
-                self.transaction = None;
-                let text = format!("{} greets {host}", self.shared.config.hostname);
-                self.reply(250, [0, 0, 0], &text).await?;
-            }
-            Request::Mail { from } => {
-                if !self.greeted {
-                    self.reply(503, [5, 5, 1], "Send EHLO or HELO first")
-                        .await?;
-                } else if self.transaction.is_some() {
-                    self.reply(503, [5, 5, 1], "Nested MAIL command").await?;
-                } else if from.size > self.shared.config.max_message_bytes {
-                    self.reply(552, [5, 3, 4], "Message too big").await?;
-                } else {
-                    self.transaction = Some(Transaction {
-                        sender: from.address,
-                        recipients: Vec::new(),
-                    });
-                    self.reply(250, [2, 1, 0], "Sender OK").await?;
+            match self.protocol.command(lines.line()) {
+                Action::Reply(reply) => self.write(&reply).await?,
+                Action::Close(reply) => return self.write(&reply).await,
+                Action::Resolve(address) => {
+                    let lookup = match self.shared.directory.resolve(&address).await {
+                        Ok(Some(target)) => Lookup::Found(target),
+                        Ok(None) => Lookup::Unknown,
+                        Err(e) => {
+                            tracing::error!(error = %e, "SMTP recipient lookup failed");
+                            Lookup::Failed
+                        }
+                    };
+                    let reply = self.protocol.resolved(address, lookup);
+                    self.write(&reply).await?;
                 }
-            }
-            Request::Rcpt { to } => self.recipient(to.address).await?,
-            Request::Data => return self.data().await,
-            Request::Rset => {
-                self.transaction = None;
-                self.reply(250, [2, 0, 0], "Reset").await?;
-            }
-            Request::Noop { .. } => self.reply(250, [2, 0, 0], "OK").await?,
-            Request::Quit => {
-                self.reply(221, [2, 0, 0], "Bye").await?;
-                return Ok(false);
-            }
-            Request::Vrfy { .. } => {
-                self.reply(252, [2, 5, 2], "Cannot verify, but will try delivery")
-                    .await?
-            }
-            Request::Help { .. } => {
-                self.reply(
-                    214,
-                    [2, 0, 0],
-                    "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT",
-                )
-                .await?
-            }
-            other => {
-                let text = format!("{} not implemented", other.name());
-                self.reply(502, [5, 5, 1], &text).await?;
-            }
-        }
-        Ok(true)
-    }
-
-    async fn recipient(&mut self, address: String) -> io::Result<()> {
-        let Some(transaction) = &self.transaction else {
-            return self.reply(503, [5, 5, 1], "Send MAIL first").await;
-        };
-        if transaction.recipients.len() >= self.shared.config.max_recipients {
-            return self.reply(452, [4, 5, 3], "Too many recipients").await;
-        }
-        match self.shared.directory.resolve(&address).await {
-            Ok(Some(target)) => {
-                if let Some(t) = &mut self.transaction {
-                    t.recipients.push((address, target));
+                Action::Data(go_ahead, transaction) => {
+                    if !self.data(go_ahead, transaction).await? {
+                        return Ok(());
+                    }
                 }
-                self.reply(250, [2, 1, 5], "Recipient OK").await
-            }
-            Ok(None) => {
-                let text = format!("No mailbox {address} here");
-                self.reply(550, [5, 1, 1], &text).await
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "SMTP recipient lookup failed");
-                self.reply(451, [4, 3, 0], "Temporary failure, try again later")
-                    .await
             }
         }
     }
 
     /// DATA: reads the message, stores it, answers. `false` ends the session.
-    async fn data(&mut self) -> io::Result<bool> {
-        let Some(transaction) = self.transaction.take() else {
-            self.reply(503, [5, 5, 1], "Send MAIL first").await?;
-            return Ok(true);
-        };
-        if transaction.recipients.is_empty() {
-            self.transaction = Some(transaction);
-            self.reply(554, [5, 5, 1], "No valid recipients").await?;
-            return Ok(true);
-        }
-        self.reply(354, [0, 0, 0], "End data with <CR><LF>.<CR><LF>")
-            .await?;
-        let mut raw = Vec::new();
-        match self.read_data(&mut raw).await? {
-            Read::Done => {}
-            Read::TooLong => {
+    async fn data(
+        &mut self,
+        go_ahead: Reply,
+        transaction: Transaction<Target>,
+    ) -> io::Result<bool> {
+        self.write(&go_ahead).await?;
+        let raw = match self.read_data().await? {
+            Read::Done(DataEnd::Complete(raw)) => raw,
+            Read::Done(DataEnd::TooBig) => {
                 let text = format!(
                     "Message exceeds {} bytes",
                     self.shared.config.max_message_bytes
@@ -453,14 +334,14 @@ impl<'a> Session<'a> {
                 return Ok(true);
             }
             Read::Closed | Read::Stopping => return Ok(false),
-        }
+        };
         let (code, esc, text) = self.store(transaction, &raw).await;
         self.reply(code, esc, &text).await?;
         Ok(true)
     }
 
     /// Parses and stores one message for each channel it was addressed to.
-    async fn store(&self, transaction: Transaction, raw: &[u8]) -> (u16, [u8; 3], String) {
+    async fn store(&self, transaction: Transaction<Target>, raw: &[u8]) -> (u16, [u8; 3], String) {
         let parsed = match email::parse(raw) {
             Ok(p) => p,
             Err(e) => return (550, [5, 6, 0], format!("Malformed message: {e}")),
@@ -531,72 +412,38 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// One command line into `line` (CRLF included), at most [`MAX_LINE`].
-    async fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<Read> {
-        line.clear();
-        let mut too_long = false;
+    /// One command line into `lines`, at most [`protocol::MAX_LINE`] bytes.
+    async fn read_line(&mut self, lines: &mut LineReader) -> io::Result<Read<LineEnd>> {
         loop {
             match self.fill().await? {
                 None => return Ok(Read::Stopping),
                 Some(0) => return Ok(Read::Closed),
                 Some(_) => {}
             }
-            let buf = self.reader.buffer();
-            let (chunk, done) = match memchr(b'\n', buf) {
-                Some(at) => (&buf[..=at], true),
-                None => (buf, false),
-            };
-            let used = chunk.len();
-            if line.len() + chunk.len() > MAX_LINE {
-                too_long = true;
-            } else {
-                line.extend_from_slice(chunk);
-            }
+            let (used, end) = lines.push(self.reader.buffer());
             self.reader.consume(used);
-            if done {
-                return Ok(if too_long { Read::TooLong } else { Read::Done });
+            if let Some(end) = end {
+                return Ok(Read::Done(end));
             }
         }
     }
 
-    /// The message after DATA up to `<CRLF>.<CRLF>`, dot-unstuffed, into
-    /// `raw`. Past the size limit the rest is read and dropped, so the
-    /// client is in step for the `552` and its next command.
-    async fn read_data(&mut self, raw: &mut Vec<u8>) -> io::Result<Read> {
-        let limit = self.shared.config.max_message_bytes;
-        let mut receiver = smtp_proto::request::receiver::DataReceiver::new();
-        let mut discard: Option<smtp_proto::request::receiver::DummyDataReceiver> = None;
+    /// The message after DATA up to `<CRLF>.<CRLF>`, dot-unstuffed. Past
+    /// the size limit the rest is read and dropped, so the client is in
+    /// step for the `552` and its next command.
+    async fn read_data(&mut self) -> io::Result<Read<DataEnd>> {
+        let mut data = DataReader::new(self.shared.config.max_message_bytes);
         loop {
             match self.fill().await? {
                 None => return Ok(Read::Stopping),
                 Some(0) => return Ok(Read::Closed),
                 Some(_) => {}
             }
-            let buf = self.reader.buffer();
-            let mut bytes = buf.iter();
-            let done = match &mut discard {
-                Some(d) => d.ingest(&mut bytes),
-                None => receiver.ingest(&mut bytes, raw),
-            };
-            let used = buf.len() - bytes.len();
+            let (used, end) = data.push(self.reader.buffer());
             self.reader.consume(used);
-            if discard.is_none() && raw.len() > limit {
-                discard = Some(smtp_proto::request::receiver::DummyDataReceiver::new_data(
-                    &receiver,
-                ));
-                *raw = Vec::new();
-            }
-            if done {
-                return Ok(if discard.is_some() {
-                    Read::TooLong
-                } else {
-                    Read::Done
-                });
+            if let Some(end) = end {
+                return Ok(Read::Done(end));
             }
         }
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }

@@ -347,3 +347,27 @@ fn a_reply_to_a_bad_address_is_refused() {
     bad.to = "not an address";
     assert_eq!(field_of(build_reply(&bad).unwrap_err()), "to");
 }
+
+/// Found by the `email_parse` fuzz target: a display name with a CR or LF
+/// (from the header, or from a form or chat contact) made lettre's header
+/// writer fail, and `build_reply` panicked.
+#[test]
+fn names_with_line_breaks_become_one_line() {
+    let m = parse(b"From: Cleo <cleo@customer.example>\r>\r\0=\nbody\r\n").unwrap();
+    assert!(
+        m.from
+            .name
+            .as_deref()
+            .is_none_or(|n| !n.contains(['\r', '\n']))
+    );
+    let folded =
+        parse(b"From: =?UTF-8?Q?Cl=C3=A9o=0D=0AMartin?= <c@x.example>\r\n\r\nhi\r\n").unwrap();
+    assert_eq!(folded.from.name.as_deref(), Some("Cléo Martin"));
+    let mut r = reply(false);
+    r.to_name = Some("Cléo\r\nBcc: victim@x.example");
+    r.from_name = Some("Acme\nSupport");
+    let bytes = build_reply(&r).unwrap().formatted();
+    let back = parse(&bytes).unwrap();
+    assert_eq!(back.recipients, ["cleo@customer.example"]);
+    assert_eq!(display_name(" a\t\r\n b\u{0} "), "a b");
+}

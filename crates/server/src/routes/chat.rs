@@ -75,7 +75,7 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 use super::forms::{Cors, VISITOR_COOKIE, public_channel};
 use crate::{
     AppState,
-    extract::{Path, Query, parse_json},
+    extract::{Path, Query},
     inbound::{self, Inbound},
     problem::{ApiError, Problem},
     ratelimit::{ClientIp, Limits, RateLimiter},
@@ -83,8 +83,6 @@ use crate::{
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;
-/// Longest message, in characters.
-const MAX_MESSAGE_CHARS: usize = 10_000;
 /// Limits when `settings.rate_limit` does not set them: a conversation is
 /// many small requests, so more than a form's.
 pub const DEFAULT_LIMITS: Limits = Limits {
@@ -94,9 +92,11 @@ pub const DEFAULT_LIMITS: Limits = Limits {
 /// The header a script sends the visitor token in.
 const TOKEN_HEADER: &str = "x-visitor-token";
 
-mod visitor;
+pub mod request;
+pub mod visitor;
 mod wire;
 
+use request::external_id;
 use visitor::{conversation, ensure_key, issue, presented, verify, visitor};
 pub use wire::{ChatMessage, ChatSender, Messages, ReadParams, SendRequest, Sent, StartRequest, Started};
 
@@ -266,45 +266,6 @@ where
     cors.apply(result.unwrap_or_else(IntoResponse::into_response))
 }
 
-/// A message's text: trimmed, not empty, not too long.
-fn message_text(text: &str) -> Result<String, ApiError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(ApiError::invalid("message", "a message needs some text"));
-    }
-    if text.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::invalid(
-            "message",
-            format!("at most {MAX_MESSAGE_CHARS} characters"),
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-/// The external id of a visitor's message, from the client's id for it, so
-/// a retried send stores one message. Scoped by channel and visitor, so no
-/// one can collide with (or probe) anyone else's ids.
-fn external_id(
-    channel: &Channel,
-    visitor: &str,
-    scope: &str,
-    client_id: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    let Some(id) = client_id else { return Ok(None) };
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
-    if !valid {
-        return Err(ApiError::invalid(
-            "client_id",
-            "1 to 64 letters, digits, '-' or '_'",
-        ));
-    }
-    Ok(Some(format!("chat:{}:{visitor}:{scope}:{id}", channel.id)))
-}
-
 /// The stored message a received visitor message became (for a retried
 /// send, the one stored the first time).
 async fn stored_message(
@@ -326,7 +287,6 @@ async fn stored_message(
     let messages = state.store.list_messages(account, ticket).await?;
     messages.into_iter().find(|m| m.id == id).ok_or_else(gone)
 }
-
 
 /// `POST /chat/{key}/conversations`: a new conversation (a ticket routed by
 /// the channel's rule). A valid visitor token keeps the visitor; without one
@@ -351,17 +311,12 @@ pub(crate) async fn start(
     let (s, c, h) = (state.clone(), chat.clone(), headers.clone());
     guarded(&s, &c, key, client, &h, move |account, channel| async move {
         let body = Bytes::from_request(request, &()).await?;
-        let input: StartRequest = parse_json(&headers, &body)?;
-        let text = message_text(&input.message)?;
-        let present = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        let email = present(input.email)
-            .map(EmailAddress::try_from)
-            .transpose()
-            .map_err(|e| ApiError::invalid("email", e.to_string()))?;
-        let name = present(input.name)
-            .map(Name::try_from)
-            .transpose()
-            .map_err(|e| ApiError::invalid("name", e.to_string()))?;
+        let request::Start {
+            text,
+            email,
+            name,
+            client_id,
+        } = request::parse_start(&headers, &body)?;
         let key = ensure_key(&state, &chat.key_lock, account, &channel).await?;
         let (visitor, token) = match presented(&headers, None)
             .and_then(|t| verify(&key, channel.id, &t).map(|v| (v, t)))
@@ -369,7 +324,7 @@ pub(crate) async fn start(
             Some(known) => known,
             None => issue(&key, channel.id),
         };
-        let ext = external_id(&channel, &visitor, "start", input.client_id.as_deref())?;
+        let ext = external_id(channel.id, &visitor, "start", client_id.as_deref())?;
         let mut properties = Map::new();
         if let (None, Some(name)) = (&email, &name) {
             // No address to make a contact of: keep the name for the agent.
@@ -469,7 +424,6 @@ pub(crate) async fn list(
     .await
 }
 
-
 /// `POST /chat/{key}/conversations/{id}/messages`: the visitor writes. With
 /// a `client_id`, a retry returns the message stored the first time (`200`).
 #[utoipa::path(post, path = "/chat/{channel_key}/conversations/{id}/messages", tag = "public",
@@ -501,13 +455,12 @@ pub(crate) async fn send(
             let visitor = visitor(&channel, &headers, None)?;
             let ticket = conversation(&state, account, &channel, &visitor, id).await?;
             let body = Bytes::from_request(request, &()).await?;
-            let input: SendRequest = parse_json(&headers, &body)?;
-            let text = message_text(&input.message)?;
+            let (text, client_id) = request::parse_send(&headers, &body)?;
             let ext = external_id(
-                &channel,
+                channel.id,
                 &visitor,
                 &ticket.id.to_string(),
-                input.client_id.as_deref(),
+                client_id.as_deref(),
             )?;
             let received = inbound::receive(
                 &state,
@@ -701,32 +654,5 @@ impl Feed {
         futures_util::stream::unfold(self, |mut feed| async move {
             feed.next().await.map(|event| (Ok(event), feed))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_ids_are_scoped_and_checked() {
-        let channel = Channel {
-            id: ChannelId(7),
-            kind: ChannelKind::Chat,
-            name: Name::try_from("Chat".to_owned()).unwrap(),
-            key: "k".into(),
-            settings: Map::new(),
-            routing: None,
-            office_hours: None,
-            created_at: jiff::Timestamp::UNIX_EPOCH,
-        };
-        assert_eq!(
-            external_id(&channel, "v", "12", Some("abc-1"))
-                .unwrap()
-                .as_deref(),
-            Some("chat:7:v:12:abc-1")
-        );
-        assert_eq!(external_id(&channel, "v", "12", None).unwrap(), None);
-        assert!(external_id(&channel, "v", "12", Some("a b")).is_err());
     }
 }

@@ -38,7 +38,9 @@ pub(super) fn issue(key: &[u8], channel: ChannelId) -> (String, String) {
     (visitor, token)
 }
 
-fn sign(key: &[u8], channel: ChannelId, visitor: &str) -> String {
+/// The signed token of `visitor` on `channel`: `<visitor>.<base64url of
+/// HMAC-SHA256(key, "switchboard-chat-visitor:v1:<channel>:<visitor>")>`.
+pub fn sign(key: &[u8], channel: ChannelId, visitor: &str) -> String {
     let mac = signature(key, channel, visitor).finalize().into_bytes();
     format!(
         "{visitor}.{}",
@@ -48,7 +50,7 @@ fn sign(key: &[u8], channel: ChannelId, visitor: &str) -> String {
 
 /// The visitor id of a token signed with `key` for `channel`; `None` for
 /// anything else. The comparison is in constant time.
-pub(super) fn verify(key: &[u8], channel: ChannelId, token: &str) -> Option<String> {
+pub fn verify(key: &[u8], channel: ChannelId, token: &str) -> Option<String> {
     let (visitor, sig) = token.trim().split_once('.')?;
     if visitor.len() != 32 || !visitor.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
