@@ -378,6 +378,7 @@ pub(crate) async fn set_email_settings(
         description = "Resume after this notification id; without it, the stream starts with the next notification")),
     responses(
         (status = 200, description = "A stream of `text/event-stream` events named `notification`, each a Notification in JSON with its id as `id`", body = Notification, content_type = "text/event-stream"),
+        (status = 422, description = "Last-Event-ID is not a notification id", body = Problem),
     ),
     security(("bearer" = []))
 )]
