@@ -410,6 +410,8 @@ impl World {
                     json!({"start": "2031-01-01T00:00:00Z", "end": "2031-01-02T00:00:00Z"})
                 }
                 "StartRequest" | "SendRequest" => json!({"message": name}),
+                "SettingsChange" => json!({"settings": []}),
+                "MarkRead" => json!({"all": true}),
                 other => panic!(
                     "{} {}: no sample body for the schema `{other}`; add one to World::body_for",
                     op.method, op.path
