@@ -265,7 +265,8 @@ pub fn map_submission(
     let [email, phone, name, subject, message] = mapped;
     let parsed = |field: TicketField, e: switchboard_domain::DomainError| {
         let why = match e {
-            switchboard_domain::DomainError::Invalid { reason, .. } => reason,
+            switchboard_domain::DomainError::Invalid { reason, .. }
+            | switchboard_domain::DomainError::InvalidAt { reason, .. } => reason,
         };
         ChannelError::invalid(settings.source(field), why)
     };

@@ -267,6 +267,7 @@ mod tests {
         assert_eq!((relay.tls, relay.port_or_default()), (SmtpTls::Tls, 465));
         let field = |v: Value| match email(&map(v)) {
             Err(DomainError::Invalid { field, .. }) => field,
+            Err(DomainError::InvalidAt { .. }) => "nested",
             Ok(_) => "accepted",
         };
         assert_eq!(

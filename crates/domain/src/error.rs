@@ -13,6 +13,15 @@ pub enum DomainError {
         /// What is wrong with it, for a person.
         reason: String,
     },
+    /// A value deep inside a request is not acceptable: `field` is its
+    /// path (`actions[2].targets.users[0]`).
+    #[error("{field}: {reason}")]
+    InvalidAt {
+        /// The path of the input at fault.
+        field: String,
+        /// What is wrong with it, for a person.
+        reason: String,
+    },
 }
 
 impl DomainError {
@@ -20,6 +29,14 @@ impl DomainError {
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`DomainError::InvalidAt`].
+    pub fn invalid_at(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidAt {
+            field: field.into(),
             reason: reason.into(),
         }
     }

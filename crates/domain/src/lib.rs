@@ -21,6 +21,8 @@
 //!   of what, mentions, the e-mail cap and digest.
 //! - [`outbox`]: deferred work written with the change that calls for it
 //!   (topics, states, the retry policy).
+//! - [`workflows`]: workflow triggers, filters, actions and the step
+//!   machine that runs them.
 //! - [`clock`]: the injected source of time.
 //! - [`error`]: the one error type of this crate.
 
@@ -38,6 +40,7 @@ pub mod routing;
 pub mod ticket;
 pub mod triage;
 pub mod values;
+pub mod workflows;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::DomainError;

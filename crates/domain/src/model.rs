@@ -541,6 +541,22 @@ pub enum HistoryEvent {
         /// Its kind.
         kind: MessageKind,
     },
+    /// A workflow ran a step for the ticket.
+    WorkflowStep {
+        /// The workflow.
+        workflow_id: crate::workflows::WorkflowId,
+        /// The enrollment (this ticket's run through it).
+        enrollment_id: crate::workflows::EnrollmentId,
+        /// The step's position (`2.1.0`).
+        step: String,
+        /// The action's type.
+        action: String,
+        /// What it did.
+        summary: String,
+        /// For a rotate: the routing explanation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        explanation: Option<Box<crate::routing::Explanation>>,
+    },
 }
 
 /// One line of a ticket's append-only history.
@@ -570,6 +586,8 @@ wire_enum!(
         Routing = "routing",
         /// Its owner became away and the channel's rule rebalances.
         RebalanceOnAway = "rebalance_on_away",
+        /// A workflow step assigned, rotated or unassigned it.
+        Workflow = "workflow",
     }
 );
 

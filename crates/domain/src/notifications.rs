@@ -638,6 +638,13 @@ pub mod email_settings {
                 field: field.strip_prefix("settings.").unwrap_or(field),
                 reason,
             },
+            DomainError::InvalidAt { field, reason } => DomainError::InvalidAt {
+                field: field
+                    .strip_prefix("settings.")
+                    .map(str::to_owned)
+                    .unwrap_or(field),
+                reason,
+            },
         })?;
         let hourly_cap = match m.get("hourly_cap") {
             None | Some(Value::Null) => super::DEFAULT_HOURLY_CAP,

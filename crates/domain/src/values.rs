@@ -327,10 +327,8 @@ mod schemas {
 
     impl PartialSchema for TimeZoneName {
         fn schema() -> RefOr<Schema> {
-            let mut names: Vec<String> = jiff::tz::db()
-                .available()
-                .map(|n| n.to_string())
-                .collect();
+            let mut names: Vec<String> =
+                jiff::tz::db().available().map(|n| n.to_string()).collect();
             names.sort();
             names.dedup();
             string("An IANA time zone name known to this server.")

@@ -104,7 +104,13 @@ fn has_nul_escape(bytes: &[u8]) -> bool {
 fn nul_path(value: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
     fn walk(value: &Value, at: &str) -> Option<String> {
-        let here = || Some(if at.is_empty() { "body".to_owned() } else { at.to_owned() });
+        let here = || {
+            Some(if at.is_empty() {
+                "body".to_owned()
+            } else {
+                at.to_owned()
+            })
+        };
         match value {
             Value::String(s) if s.contains('\0') => here(),
             Value::Array(items) => items
@@ -112,8 +118,16 @@ fn nul_path(value: &serde_json::Value) -> Option<String> {
                 .enumerate()
                 .find_map(|(i, v)| walk(v, &format!("{at}[{i}]"))),
             Value::Object(map) => map.iter().find_map(|(k, v)| {
-                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
-                if k.contains('\0') { here() } else { walk(v, &path) }
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                if k.contains('\0') {
+                    here()
+                } else {
+                    walk(v, &path)
+                }
             }),
             _ => None,
         }

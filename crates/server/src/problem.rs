@@ -192,6 +192,7 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::Invalid { field, reason } => Self::invalid(field, reason),
+            DomainError::InvalidAt { field, reason } => Self::invalid(field, reason),
         }
     }
 }

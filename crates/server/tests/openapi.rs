@@ -64,10 +64,7 @@ fn path_of(expr: &str, body: &str) -> String {
                 && let Some((var, value)) = binding.split_once(" = ")
                 && value.trim_end_matches(';').starts_with('"')
             {
-                path = path.replace(
-                    &format!("{{{var}}}"),
-                    &literal(value.trim_end_matches(';')),
-                );
+                path = path.replace(&format!("{{{var}}}"), &literal(value.trim_end_matches(';')));
             }
         }
         path
@@ -216,7 +213,10 @@ async fn every_declared_route_is_documented_and_every_documented_one_served() {
     let declared = declared();
     assert!(declared.len() > 40, "the routes are read: {declared:?}");
     let missing: Vec<_> = declared.difference(&documented).collect();
-    assert!(missing.is_empty(), "routes not in the document: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes not in the document: {missing:?}"
+    );
     let extra: Vec<_> = documented.difference(&declared).collect();
     assert!(extra.is_empty(), "documented but not declared: {extra:?}");
     // Every documented operation reaches a handler: neither the API's
@@ -247,27 +247,53 @@ async fn every_reference_resolves_and_enums_are_spelt_as_served() {
     refs(&doc, &mut all);
     assert!(!all.is_empty());
     for r in all {
-        let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("external ref {r}"));
+        let pointer = r
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("external ref {r}"));
         assert!(doc.pointer(pointer).is_some(), "unresolved reference {r}");
     }
     let mut values = Vec::new();
     enums(&doc["components"]["schemas"], "", &mut values);
     enums(&doc["paths"], "", &mut values);
-    let names = |v: &str| v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let names = |v: &str| {
+        v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
     for (at, value) in &values {
         if at.starts_with("/TimeZoneName") {
             continue; // IANA names are capitalised
         }
-        assert!(names(value), "enum value {value:?} at {at} is not as served");
+        assert!(
+            names(value),
+            "enum value {value:?} at {at} is not as served"
+        );
     }
     // The served spellings, checked against a served value.
     let schemas = &doc["components"]["schemas"];
-    assert!(schemas["ChannelKind"]["enum"].as_array().unwrap().contains(&"email".into()));
-    assert!(schemas["TicketSource"]["enum"].as_array().unwrap().contains(&"api".into()));
+    assert!(
+        schemas["ChannelKind"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&"email".into())
+    );
+    assert!(
+        schemas["TicketSource"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&"api".into())
+    );
     let (_, ticket) = app
-        .post("/api/v1/tickets", &app.admin, serde_json::json!({"subject": "Hi"}))
+        .post(
+            "/api/v1/tickets",
+            &app.admin,
+            serde_json::json!({"subject": "Hi"}),
+        )
         .await;
-    for (field, schema) in [("source", "TicketSource"), ("type", "TicketType"), ("stage", "Stage")] {
+    for (field, schema) in [
+        ("source", "TicketSource"),
+        ("type", "TicketType"),
+        ("stage", "Stage"),
+    ] {
         let served = &ticket[field];
         assert!(
             schemas[schema]["enum"].as_array().unwrap().contains(served),
@@ -307,7 +333,13 @@ async fn ids_are_integers_and_errors_are_problems() {
     }
     // The request bodies that refuse unknown fields say so.
     let schemas = &doc["components"]["schemas"];
-    for name in ["NewUser", "NewTicket", "TicketPatch", "NewChannel", "OwnerRequest"] {
+    for name in [
+        "NewUser",
+        "NewTicket",
+        "TicketPatch",
+        "NewChannel",
+        "OwnerRequest",
+    ] {
         assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
     }
     // And the server does refuse them.

@@ -275,6 +275,7 @@ impl TicketEvent {
             E::Updated { .. } => "updated",
             E::MessageAdded { kind, .. } if *kind == MessageKind::Reply => "replied",
             E::MessageAdded { .. } => "message",
+            E::WorkflowStep { .. } => "workflow_step",
         };
         Self {
             account_id,

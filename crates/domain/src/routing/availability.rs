@@ -99,9 +99,7 @@ fn dates_schema() -> utoipa::openapi::Array {
         .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
             utoipa::openapi::KnownFormat::Date,
         )))
-        .pattern(Some(
-            r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
-        ));
+        .pattern(Some(r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"));
     utoipa::openapi::ArrayBuilder::new()
         .items(date)
         .examples([serde_json::json!(["2026-12-25"])])

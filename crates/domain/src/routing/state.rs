@@ -211,6 +211,18 @@ impl RoutingState {
         self.channels.get(&id)
     }
 
+    /// Every member of `team` (main and secondary), by id; none for a team
+    /// the account does not have.
+    pub fn team_members(&self, team: TeamId) -> Vec<UserId> {
+        let Some(m) = self.teams.get(&team) else {
+            return Vec::new();
+        };
+        let mut all: Vec<UserId> = m.main.iter().chain(&m.secondary).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The user `id`, if it belongs to the account.
     pub fn user(&self, id: UserId) -> Option<&UserState> {
         self.users.get(&id)

@@ -98,7 +98,9 @@ mod wire;
 
 use request::external_id;
 use visitor::{conversation, ensure_key, issue, presented, verify, visitor};
-pub use wire::{ChatMessage, ChatSender, Messages, ReadParams, SendRequest, Sent, StartRequest, Started};
+pub use wire::{
+    ChatMessage, ChatSender, Messages, ReadParams, SendRequest, Sent, StartRequest, Started,
+};
 
 /// The chat routes' own state.
 #[derive(Debug, Default)]
@@ -145,7 +147,11 @@ pub(crate) async fn widget() -> Response {
 }
 
 /// The CORS preflight of every chat route.
-async fn preflight(state: &AppState, key: String, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn preflight(
+    state: &AppState,
+    key: String,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let (_, channel) = public_channel(state, key, ChannelKind::Chat).await?;
     Ok(Cors::check(&channel, headers)?.preflight("GET, POST, OPTIONS"))
 }
@@ -380,7 +386,6 @@ pub(crate) async fn start(
     .await
 }
 
-
 /// `GET /chat/{key}/conversations/{id}/messages`: the conversation so far
 /// (or after `after`), for a first load and to catch up after a reconnect.
 #[utoipa::path(get, path = "/chat/{channel_key}/conversations/{id}/messages", tag = "public",
@@ -482,9 +487,13 @@ pub(crate) async fn send(
             } else {
                 StatusCode::CREATED
             };
-            Ok((status, axum::Json(Sent {
+            Ok((
+                status,
+                axum::Json(Sent {
                     message: shown.into_iter().next(),
-                })).into_response())
+                }),
+            )
+                .into_response())
         },
     )
     .await

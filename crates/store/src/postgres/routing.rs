@@ -575,8 +575,14 @@ async fn expire_load(c: &mut PgConnection, now: Timestamp, account: AccountId) -
     .fetch_one(&mut *c)
     .await?;
     if let Some(oldest) = oldest {
-        writes::schedule(c, account, JobKind::LoadExpiry, account.0, rows::ts(oldest) + LOAD_WINDOW)
-            .await?;
+        writes::schedule(
+            c,
+            account,
+            JobKind::LoadExpiry,
+            account.0,
+            rows::ts(oldest) + LOAD_WINDOW,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -20,15 +20,17 @@ use super::rows;
 use crate::{EventsSince, Result, SequencedEvent, TicketEvent};
 
 pub(super) fn latest(c: &Connection) -> Result<i64> {
-    Ok(c
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM ticket_history")?
-        .query_row([], |r| r.get::<_, i64>(0))?)
+    Ok(
+        c.prepare_cached("SELECT coalesce(max(id), 0) FROM ticket_history")?
+            .query_row([], |r| r.get::<_, i64>(0))?,
+    )
 }
 
 fn purged_through(c: &Connection) -> Result<i64> {
-    Ok(c
-        .prepare_cached("SELECT purged_through FROM event_log WHERE id = 1")?
-        .query_row([], |r| r.get(0))?)
+    Ok(
+        c.prepare_cached("SELECT purged_through FROM event_log WHERE id = 1")?
+            .query_row([], |r| r.get(0))?,
+    )
 }
 
 pub(super) fn since(
@@ -86,9 +88,8 @@ pub(super) fn purge(c: &Connection, now: Timestamp, retention: Duration) -> Resu
 /// so `at` grows with the id and a binary search over the primary key finds
 /// it in a few dozen lookups, without an index on `at`.
 fn last_before(c: &Connection, mut low: i64, mut high: i64, cutoff: i64) -> Result<i64> {
-    let mut at_or_after = c.prepare_cached(
-        "SELECT id, at FROM ticket_history WHERE id >= ?1 ORDER BY id LIMIT 1",
-    )?;
+    let mut at_or_after =
+        c.prepare_cached("SELECT id, at FROM ticket_history WHERE id >= ?1 ORDER BY id LIMIT 1")?;
     // Invariant: every line up to `low` is older than the cutoff; none
     // after `high` is.
     while low < high {

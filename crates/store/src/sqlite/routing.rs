@@ -385,10 +385,18 @@ fn expire_load(c: &Connection, now: Timestamp, account: AccountId) -> Result<()>
         writes::save(c, now, account, &t)?;
     }
     let oldest: Option<i64> = c
-        .prepare_cached("SELECT min(assigned_at) FROM tickets WHERE account_id = ?1 AND load_counted = 1")?
+        .prepare_cached(
+            "SELECT min(assigned_at) FROM tickets WHERE account_id = ?1 AND load_counted = 1",
+        )?
         .query_row([account.0], |r| r.get(0))?;
     if let Some(oldest) = oldest {
-        writes::schedule(c, account, JobKind::LoadExpiry, account.0, rows::ts(oldest) + LOAD_WINDOW)?;
+        writes::schedule(
+            c,
+            account,
+            JobKind::LoadExpiry,
+            account.0,
+            rows::ts(oldest) + LOAD_WINDOW,
+        )?;
     }
     Ok(())
 }
