@@ -2,8 +2,8 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
-use switchboard_domain::routing::{Counted, RoutingTrigger, counter_moves};
 use switchboard_domain::notifications::{self, NotifyEvent};
+use switchboard_domain::routing::{Counted, RoutingTrigger, counter_moves};
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{directory, rows, writes};
@@ -128,7 +128,8 @@ pub fn create(
     // Routing is inline (the 201 already carries the chosen owner) and
     // decided before the insert, so the ticket is written once, with its
     // owner, instead of inserted and then rewritten.
-    let routed = super::routing::decide_for(c, now, account, &ticket, RoutingTrigger::Created, rng)?;
+    let routed =
+        super::routing::decide_for(c, now, account, &ticket, RoutingTrigger::Created, rng)?;
     let moved = routed
         .as_ref()
         .and_then(|r| r.effects.owner)
