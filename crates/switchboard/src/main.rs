@@ -143,7 +143,7 @@ fn main() -> anyhow::Result<()> {
             admin_email,
             admin_name,
         }) => {
-            let mut config = config::merge(
+            let config = config::merge(
                 file,
                 storage.data_dir,
                 None,
