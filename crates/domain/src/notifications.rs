@@ -256,7 +256,9 @@ pub enum NotifyEvent {
 pub fn message_event(kind: crate::MessageKind, body: &str, first: bool) -> Option<NotifyEvent> {
     match kind {
         crate::MessageKind::Inbound if !first => Some(NotifyEvent::CustomerReplied),
-        crate::MessageKind::Note => Some(NotifyEvent::Note { body: body.to_owned() }),
+        crate::MessageKind::Note => Some(NotifyEvent::Note {
+            body: body.to_owned(),
+        }),
         _ => None,
     }
 }
@@ -294,12 +296,7 @@ pub struct TicketFacts<'a> {
 /// Who is told of `event` under which topic, in user id order, each user
 /// once. Deactivated users and the actor are never in it.
 pub fn audience(event: &NotifyEvent, facts: &TicketFacts<'_>) -> Vec<(UserId, Topic)> {
-    let active = |id: UserId| {
-        facts
-            .people
-            .iter()
-            .any(|p| p.id == id && !p.deactivated)
-    };
+    let active = |id: UserId| facts.people.iter().any(|p| p.id == id && !p.deactivated);
     let team_or_seated = |team: Option<TeamId>| -> Vec<UserId> {
         facts
             .people
@@ -310,10 +307,12 @@ pub fn audience(event: &NotifyEvent, facts: &TicketFacts<'_>) -> Vec<(UserId, To
             .collect()
     };
     let told: Vec<(UserId, Topic)> = match event {
-        NotifyEvent::NewUnassigned if facts.owner_user.is_none() => team_or_seated(facts.owner_team)
-            .into_iter()
-            .map(|u| (u, Topic::NewUnassigned))
-            .collect(),
+        NotifyEvent::NewUnassigned if facts.owner_user.is_none() => {
+            team_or_seated(facts.owner_team)
+                .into_iter()
+                .map(|u| (u, Topic::NewUnassigned))
+                .collect()
+        }
         NotifyEvent::NewUnassigned => Vec::new(),
         NotifyEvent::Assigned { user_id } => vec![(*user_id, Topic::AssignedToMe)],
         NotifyEvent::CustomerReplied => match facts.owner_user {
@@ -459,9 +458,10 @@ pub fn plan(
     told.iter()
         .filter_map(|&(user, topic)| {
             let in_app = prefs.resolve(user, topic, Method::InApp).0;
-            let email = prefs.resolve(user, topic, Method::Email).0.then(|| {
-                email_cap(sent.get(&(user, topic)).copied().unwrap_or(0), cap, now)
-            });
+            let email = prefs
+                .resolve(user, topic, Method::Email)
+                .0
+                .then(|| email_cap(sent.get(&(user, topic)).copied().unwrap_or(0), cap, now));
             (in_app || email.is_some()).then_some(Planned {
                 user,
                 topic,
@@ -491,8 +491,19 @@ pub fn candidates(event: &NotifyEvent, owner_user: Option<UserId>) -> Candidates
     match (event, owner_user) {
         (NotifyEvent::NewUnassigned, Some(_)) => Candidates::Nobody,
         (NotifyEvent::Assigned { user_id }, _) => Candidates::One(*user_id),
-        (NotifyEvent::HandedOff { user_id: Some(u), .. }, _) => Candidates::One(*u),
-        (NotifyEvent::HandedOff { user_id: None, team_id: None }, _) => Candidates::Nobody,
+        (
+            NotifyEvent::HandedOff {
+                user_id: Some(u), ..
+            },
+            _,
+        ) => Candidates::One(*u),
+        (
+            NotifyEvent::HandedOff {
+                user_id: None,
+                team_id: None,
+            },
+            _,
+        ) => Candidates::Nobody,
         (NotifyEvent::CustomerReplied | NotifyEvent::FirstReplyOverdue, Some(u)) => {
             Candidates::One(u)
         }

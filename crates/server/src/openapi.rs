@@ -27,7 +27,8 @@ use utoipa::{
 
 use crate::problem::Problem;
 use crate::routes::{
-    chat, directory, email, events, forms, notifications, ops, outbox, routing, tickets, voice, whatsapp,
+    chat, directory, email, events, forms, notifications, ops, outbox, routing, tickets, voice,
+    whatsapp,
 };
 
 /// The media type of every error body.

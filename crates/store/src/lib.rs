@@ -643,7 +643,6 @@ pub trait Tickets: Send + Sync + 'static {
     /// streams read [`EventLog`]; on PostgreSQL an event is sent here only
     /// once its sequence number is assigned.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TicketEvent>;
-
 }
 
 /// Routing explanations, availability, the scheduler and the counters' check.

@@ -104,8 +104,11 @@ pub trait Notifications: Send + Sync + 'static {
 
     /// The account defaults and `user`'s own settings; `NotFound` for a
     /// user of another account.
-    async fn notification_preferences(&self, account: AccountId, user: UserId)
-    -> Result<Preferences>;
+    async fn notification_preferences(
+        &self,
+        account: AccountId,
+        user: UserId,
+    ) -> Result<Preferences>;
 
     /// Sets `user`'s own settings (`unset` removes one).
     async fn set_notification_preferences(

@@ -21,11 +21,13 @@ use super::DeliveryError;
 
 /// The account's notification e-mail settings, typed; a missing or
 /// unreadable setting fails the row for good (an admin must set it).
-async fn settings(store: &dyn Store, account: AccountId) -> Result<NotificationEmail, DeliveryError> {
-    let raw = store
-        .notification_email(account)
-        .await
-        .map_err(|e| DeliveryError::Transient(format!("cannot read the notification e-mail settings: {e}")))?;
+async fn settings(
+    store: &dyn Store,
+    account: AccountId,
+) -> Result<NotificationEmail, DeliveryError> {
+    let raw = store.notification_email(account).await.map_err(|e| {
+        DeliveryError::Transient(format!("cannot read the notification e-mail settings: {e}"))
+    })?;
     notifications::email_settings::parse(&raw).map_err(|e| DeliveryError::Permanent(e.to_string()))
 }
 

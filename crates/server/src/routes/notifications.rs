@@ -61,7 +61,10 @@ pub fn router() -> Router<AppState> {
             "/notification-settings/defaults",
             get(defaults).put(set_defaults),
         )
-        .route("/notification-settings/defaults/apply", post(apply_defaults))
+        .route(
+            "/notification-settings/defaults/apply",
+            post(apply_defaults),
+        )
         .route(
             "/notification-settings/email",
             get(email_settings).put(set_email_settings),
@@ -250,7 +253,10 @@ pub(crate) async fn set_user_settings(
 /// The account's default notification settings.
 #[utoipa::path(get, path = "/api/v1/notification-settings/defaults", tag = "notifications",
     responses((status = 200, body = DefaultSettings)))]
-pub(crate) async fn defaults(State(s): State<AppState>, Caller(me): Caller) -> Reply<DefaultSettings> {
+pub(crate) async fn defaults(
+    State(s): State<AppState>,
+    Caller(me): Caller,
+) -> Reply<DefaultSettings> {
     let prefs = s.store.notification_defaults(me.account_id).await?;
     Ok(axum::Json(DefaultSettings {
         settings: prefs.default_settings(),
@@ -450,7 +456,9 @@ impl Cursor {
                             .json_data(&n)
                         {
                             Ok(e) => self.queued.push_back(e),
-                            Err(err) => tracing::warn!(id = n.id, error = %err, "notification not serialisable"),
+                            Err(err) => {
+                                tracing::warn!(id = n.id, error = %err, "notification not serialisable")
+                            }
                         }
                     }
                 }

@@ -127,7 +127,9 @@ pub(super) async fn raise(
         match p.email {
             None => {}
             Some(EmailPlan::Send) => {
-                let topic = OutboxTopic::NotifyEmail { notification_id: id };
+                let topic = OutboxTopic::NotifyEmail {
+                    notification_id: id,
+                };
                 super::outbox::enqueue(c, now, account, &topic).await?;
             }
             Some(EmailPlan::Hold { digest_at }) => {
@@ -283,10 +285,12 @@ pub(super) async fn preferences(
     user: Option<UserId>,
 ) -> Result<Preferences> {
     let mut prefs = Preferences::default();
-    let found = sqlx::query("SELECT topic, method, enabled FROM notification_defaults WHERE account_id = $1")
-        .bind(account.0)
-        .fetch_all(&mut *c)
-        .await?;
+    let found = sqlx::query(
+        "SELECT topic, method, enabled FROM notification_defaults WHERE account_id = $1",
+    )
+    .bind(account.0)
+    .fetch_all(&mut *c)
+    .await?;
     for r in &found {
         let key = (rows::parsed::<Topic>(r, 0)?, rows::parsed::<Method>(r, 1)?);
         prefs.defaults.insert(key, rows::flag(r, 2)?);
@@ -374,11 +378,13 @@ pub(super) async fn set_user(
 }
 
 pub(super) async fn apply_defaults(c: &mut PgConnection, account: AccountId) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM notification_preferences WHERE account_id = $1")
-        .bind(account.0)
-        .execute(&mut *c)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM notification_preferences WHERE account_id = $1")
+            .bind(account.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected(),
+    )
 }
 
 pub(super) async fn email_settings(
@@ -485,7 +491,8 @@ impl crate::Notifications for super::PgStore {
         user: UserId,
         ids: Option<Vec<i64>>,
     ) -> Result<u64> {
-        transaction!(self, |c, now| mark_read(c, now, account, user, ids.clone()).await)
+        transaction!(self, |c, now| mark_read(c, now, account, user, ids.clone())
+            .await)
     }
 
     async fn notification_defaults(&self, account: AccountId) -> Result<Preferences> {
@@ -544,7 +551,8 @@ impl crate::Notifications for super::PgStore {
         account: AccountId,
         settings: Map<String, Value>,
     ) -> Result<()> {
-        transaction!(self, |c, _now| set_email_settings(c, account, &settings).await)
+        transaction!(self, |c, _now| set_email_settings(c, account, &settings)
+            .await)
     }
 
     async fn notification_emails(

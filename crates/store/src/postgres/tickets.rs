@@ -15,8 +15,8 @@
 
 use jiff::Timestamp;
 use sqlx::PgConnection;
-use switchboard_domain::routing::{Counted, RandomSource, RoutingTrigger, counter_moves};
 use switchboard_domain::notifications::{self, NotifyEvent};
+use switchboard_domain::routing::{Counted, RandomSource, RoutingTrigger, counter_moves};
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{backend, directory, routing, rows, unique, writes};

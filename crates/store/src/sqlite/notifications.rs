@@ -112,7 +112,9 @@ pub(super) fn raise(
         match p.email {
             None => {}
             Some(EmailPlan::Send) => {
-                let topic = OutboxTopic::NotifyEmail { notification_id: id };
+                let topic = OutboxTopic::NotifyEmail {
+                    notification_id: id,
+                };
                 super::outbox::enqueue(c, now, account, &topic)?;
             }
             Some(EmailPlan::Hold { digest_at }) => {
@@ -125,7 +127,12 @@ pub(super) fn raise(
 
 /// The digest job of `user`: every held e-mail becomes part of one digest
 /// outbox row.
-pub(super) fn digest(c: &Connection, now: Timestamp, account: AccountId, user: UserId) -> Result<()> {
+pub(super) fn digest(
+    c: &Connection,
+    now: Timestamp,
+    account: AccountId,
+    user: UserId,
+) -> Result<()> {
     let ids: Vec<i64> = c
         .prepare_cached(
             "SELECT id FROM notifications WHERE user_id = ?1 AND account_id = ?2 AND email_state = 'held' ORDER BY id",
@@ -216,9 +223,10 @@ pub(super) fn since(
 }
 
 pub(super) fn latest(c: &Connection, account: AccountId, user: UserId) -> Result<i64> {
-    Ok(c
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM notifications WHERE user_id = ?1 AND account_id = ?2")?
-        .query_row(params![user.0, account.0], |r| r.get(0))?)
+    Ok(c.prepare_cached(
+        "SELECT coalesce(max(id), 0) FROM notifications WHERE user_id = ?1 AND account_id = ?2",
+    )?
+    .query_row(params![user.0, account.0], |r| r.get(0))?)
 }
 
 pub(super) fn mark_read(
@@ -230,7 +238,9 @@ pub(super) fn mark_read(
 ) -> Result<u64> {
     let sql = "UPDATE notifications SET read_at = ?1 WHERE user_id = ?2 AND account_id = ?3 AND read_at IS NULL";
     let changed = match ids {
-        None => c.prepare_cached(sql)?.execute(params![rows::ms(now), user.0, account.0])?,
+        None => c
+            .prepare_cached(sql)?
+            .execute(params![rows::ms(now), user.0, account.0])?,
         Some(ids) => {
             let mut changed = 0;
             let mut stmt = c.prepare_cached(&format!("{sql} AND id = ?4"))?;
@@ -250,10 +260,14 @@ pub(super) fn preferences(
     user: Option<UserId>,
 ) -> Result<Preferences> {
     let mut prefs = Preferences::default();
-    let mut stmt =
-        c.prepare_cached("SELECT topic, method, enabled FROM notification_defaults WHERE account_id = ?1")?;
+    let mut stmt = c.prepare_cached(
+        "SELECT topic, method, enabled FROM notification_defaults WHERE account_id = ?1",
+    )?;
     let defaults = stmt.query_map([account.0], |r| {
-        Ok(((rows::parsed::<Topic>(r, 0)?, rows::parsed::<Method>(r, 1)?), r.get(2)?))
+        Ok((
+            (rows::parsed::<Topic>(r, 0)?, rows::parsed::<Method>(r, 1)?),
+            r.get(2)?,
+        ))
     })?;
     for d in defaults {
         let (key, on) = d?;
@@ -266,7 +280,11 @@ pub(super) fn preferences(
     )?;
     let own = stmt.query_map(params![account.0, user.map(|u| u.0)], |r| {
         Ok((
-            (UserId(r.get(0)?), rows::parsed::<Topic>(r, 1)?, rows::parsed::<Method>(r, 2)?),
+            (
+                UserId(r.get(0)?),
+                rows::parsed::<Topic>(r, 1)?,
+                rows::parsed::<Method>(r, 2)?,
+            ),
             r.get(3)?,
         ))
     })?;
@@ -322,9 +340,10 @@ pub(super) fn set_user(
 }
 
 pub(super) fn apply_defaults(c: &Connection, account: AccountId) -> Result<u64> {
-    Ok(c
-        .prepare_cached("DELETE FROM notification_preferences WHERE account_id = ?1")?
-        .execute([account.0])? as u64)
+    Ok(
+        c.prepare_cached("DELETE FROM notification_preferences WHERE account_id = ?1")?
+            .execute([account.0])? as u64,
+    )
 }
 
 pub(super) fn email_settings(c: &Connection, account: AccountId) -> Result<Map<String, Value>> {
@@ -347,7 +366,10 @@ pub(super) fn set_email_settings(
         "INSERT INTO notification_email (account_id, settings) VALUES (?1, ?2)
          ON CONFLICT (account_id) DO UPDATE SET settings = ?2",
     )?
-    .execute(params![account.0, serde_json::to_string(settings).map_err(backend)?])?;
+    .execute(params![
+        account.0,
+        serde_json::to_string(settings).map_err(backend)?
+    ])?;
     Ok(())
 }
 
@@ -404,7 +426,8 @@ impl crate::Notifications for super::SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<Notification>> {
-        self.read(move |c| since(c, account, user, after, limit)).await
+        self.read(move |c| since(c, account, user, after, limit))
+            .await
     }
 
     async fn latest_notification_id(&self, account: AccountId, user: UserId) -> Result<i64> {
@@ -417,7 +440,8 @@ impl crate::Notifications for super::SqliteStore {
         user: UserId,
         ids: Option<Vec<i64>>,
     ) -> Result<u64> {
-        self.write(move |c, now| mark_read(c, now, account, user, ids)).await
+        self.write(move |c, now| mark_read(c, now, account, user, ids))
+            .await
     }
 
     async fn notification_defaults(&self, account: AccountId) -> Result<Preferences> {

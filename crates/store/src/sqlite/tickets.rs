@@ -2,8 +2,8 @@
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
-use switchboard_domain::routing::{Counted, RoutingTrigger, counter_moves};
 use switchboard_domain::notifications::{self, NotifyEvent};
+use switchboard_domain::routing::{Counted, RoutingTrigger, counter_moves};
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{directory, rows, writes};
