@@ -101,7 +101,9 @@ pub fn parse(
     // Whatever the kind, secrets are an object of strings: the API shows
     // each as set without its value, which it could not do for another shape.
     if let Some(secrets) = object(settings, "secrets", "settings.secrets")?
-        && let Some((k, _)) = secrets.iter().find(|(_, v)| !(v.is_string() || v.is_null()))
+        && let Some((k, _)) = secrets
+            .iter()
+            .find(|(_, v)| !(v.is_string() || v.is_null()))
     {
         return Err(DomainError::invalid(
             "settings.secrets",

@@ -242,7 +242,13 @@ mod tests {
             unquote_strings(r#"invalid type: string "s3cr3t \"x\" \\", expected a map"#),
             "invalid type: string, expected a map"
         );
-        assert_eq!(unquote_strings("invalid type: integer `5`, expected a string"), "invalid type: integer `5`, expected a string");
-        assert_eq!(unquote_strings(r#"string "a" and string "b""#), "string and string");
+        assert_eq!(
+            unquote_strings("invalid type: integer `5`, expected a string"),
+            "invalid type: integer `5`, expected a string"
+        );
+        assert_eq!(
+            unquote_strings(r#"string "a" and string "b""#),
+            "string and string"
+        );
     }
 }

@@ -156,7 +156,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::forms::router())
         .merge(routes::chat::router())
         .layer(middleware::from_fn(record_metrics))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_log::span::<axum::body::Body>))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_log::span::<axum::body::Body>),
+        )
         .with_state(state)
 }
 

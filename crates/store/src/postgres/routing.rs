@@ -226,7 +226,14 @@ pub(super) async fn apply_rest(
             .bind(account.0)
             .execute(&mut *c)
             .await?;
-        routing_state::changed(account, StateDelta::RoundRobin { channel, user, cycle });
+        routing_state::changed(
+            account,
+            StateDelta::RoundRobin {
+                channel,
+                user,
+                cycle,
+            },
+        );
     }
     if let Some(at) = effects.relax_at {
         writes::schedule(c, account, JobKind::Relax, t.id.0, at).await?;

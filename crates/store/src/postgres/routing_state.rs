@@ -210,7 +210,8 @@ pub async fn with<R>(
             Some((at, state)) if at < version => {
                 let caught = catch_up(c, account, at, version, state).await?;
                 if caught.is_some() {
-                    tx.as_ref().map(|tx| tx.kept.catch_ups.fetch_add(1, Ordering::Relaxed));
+                    tx.as_ref()
+                        .map(|tx| tx.kept.catch_ups.fetch_add(1, Ordering::Relaxed));
                 }
                 caught
             }
