@@ -143,7 +143,10 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) -> bool {
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(f64::NAN);
             // The bounds are exact powers of two, so the casts below are exact.
-            let integral = f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(64);
+            // Both are excluded: an integer literal outside the 64-bit range
+            // (say -9223372036854775809) reaches here as a float rounded
+            // onto the bound, and must stay refused.
+            let integral = f.fract() == 0.0 && f > -(2f64.powi(63)) && f < 2f64.powi(64);
             if !integral {
                 return false;
             }
@@ -234,7 +237,16 @@ fn strip_position(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::unquote_strings;
+    use super::{integral_floats_to_integers, unquote_strings};
+
+    #[test]
+    fn integers_out_of_range_stay_refused() {
+        let mut below: serde_json::Value = serde_json::from_str("[-9223372036854775809]").unwrap();
+        assert!(!integral_floats_to_integers(&mut below));
+        let mut whole: serde_json::Value = serde_json::from_str("[3.0]").unwrap();
+        assert!(integral_floats_to_integers(&mut whole));
+        assert_eq!(whole, serde_json::json!([3]));
+    }
 
     #[test]
     fn refused_strings_are_not_quoted_back() {
