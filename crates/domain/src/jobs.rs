@@ -26,6 +26,14 @@ crate::model::wire_enum!(
         /// A user's e-mail cap window ended with notifications held back:
         /// summarise them in one digest e-mail (the subject is the user).
         NotifyDigest = "notify_digest",
+        /// A ticket's earliest time-based workflow trigger (no first reply,
+        /// no customer answer, open too long) may be due now: evaluate them
+        /// and enroll (the subject is the ticket).
+        WorkflowTimer = "workflow_timer",
+        /// A workflow with time-based triggers was saved: set the timers of
+        /// the account's open tickets, a batch per write (the subject is
+        /// the ticket id the scan goes on after).
+        WorkflowScan = "workflow_scan",
     }
 );
 
@@ -42,6 +50,8 @@ impl JobKind {
             Self::LoadExpiry => format!("load_expiry:{account}"),
             Self::DrainWaiting => format!("drain:{account}"),
             Self::NotifyDigest => format!("digest:{subject}"),
+            Self::WorkflowTimer => format!("workflow_timer:{subject}"),
+            Self::WorkflowScan => format!("workflow_scan:{account}"),
         }
     }
 }

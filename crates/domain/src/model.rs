@@ -588,6 +588,8 @@ wire_enum!(
         RebalanceOnAway = "rebalance_on_away",
         /// A workflow step assigned, rotated or unassigned it.
         Workflow = "workflow",
+        /// The customer agent handed the conversation to a user or team.
+        Handoff = "handoff",
     }
 );
 

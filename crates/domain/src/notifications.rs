@@ -37,6 +37,8 @@ crate::model::wire_enum!(
         Mentioned = "mentioned",
         /// A ticket of mine waited past the workflow's first-reply limit.
         FirstReplyOverdue = "first_reply_overdue",
+        /// A workflow's notify step told me about a ticket.
+        WorkflowNotice = "workflow_notice",
     }
 );
 
@@ -247,6 +249,11 @@ pub enum NotifyEvent {
     },
     /// The ticket's owner has not replied within the workflow's limit.
     FirstReplyOverdue,
+    /// A workflow's notify step names these users.
+    Workflow {
+        /// Whom it tells.
+        users: Vec<UserId>,
+    },
 }
 
 /// The event a new message raises: a customer's message on a ticket that
@@ -338,6 +345,9 @@ pub fn audience(event: &NotifyEvent, facts: &TicketFacts<'_>) -> Vec<(UserId, To
             .owner_user
             .map(|u| vec![(u, Topic::FirstReplyOverdue)])
             .unwrap_or_default(),
+        NotifyEvent::Workflow { users } => {
+            users.iter().map(|u| (*u, Topic::WorkflowNotice)).collect()
+        }
     };
     let mut told: Vec<_> = told
         .into_iter()
@@ -564,6 +574,7 @@ pub fn describe(topic: Topic) -> &'static str {
         Topic::HandedOff => "Handed off to you",
         Topic::Mentioned => "You were mentioned in a note",
         Topic::FirstReplyOverdue => "Waiting for a first reply past its limit",
+        Topic::WorkflowNotice => "A workflow asks you to look at a ticket",
     }
 }
 

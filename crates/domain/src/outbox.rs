@@ -47,6 +47,28 @@ pub enum OutboxTopic {
         /// The notifications it summarises.
         notification_ids: Vec<i64>,
     },
+    /// Run an enrollment's next workflow step. `seq` is how many steps the
+    /// enrollment had run when this row was written: a step runs only if
+    /// the enrollment is still there, so a row run twice (a lease that ran
+    /// out, two nodes) changes nothing the second time.
+    WorkflowStep {
+        /// The enrollment.
+        enrollment_id: crate::workflows::EnrollmentId,
+        /// The enrollment's step count this row is for.
+        seq: u32,
+    },
+    /// POST a workflow webhook (signed with the action's stored secret).
+    WorkflowWebhook {
+        /// The workflow.
+        workflow_id: crate::workflows::WorkflowId,
+        /// The webhook action (its secret is stored under this id).
+        action_id: String,
+        /// Where.
+        url: String,
+        /// The JSON body, fixed when the step ran.
+        #[schema(value_type = Object)]
+        body: serde_json::Value,
+    },
 }
 
 impl OutboxTopic {
@@ -56,6 +78,8 @@ impl OutboxTopic {
             Self::DeliverReply { .. } => "deliver_reply",
             Self::NotifyEmail { .. } => "notify_email",
             Self::NotifyDigest { .. } => "notify_digest",
+            Self::WorkflowStep { .. } => "workflow_step",
+            Self::WorkflowWebhook { .. } => "workflow_webhook",
         }
     }
 }

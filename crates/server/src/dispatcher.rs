@@ -1,5 +1,12 @@
 //! The outbox dispatcher: runs the transactional outbox's due rows (sending
-//! agent replies, notification e-mails and digests) after the change that wrote them has committed.
+//! agent replies, notification e-mails and digests, workflow steps and
+//! webhooks) after the change that wrote them has committed.
+//!
+//! A workflow step is run by the store in a transaction of its own
+//! (`Workflows::run_workflow_step`), which checks the enrollment's step
+//! count first: a row run twice runs its step once. A step row given up
+//! after its retries ends the enrollment `failed`, recorded in the ticket's
+//! history.
 //!
 //! It wakes every [`DispatcherConfig::poll`] or as soon as a local write
 //! calls [`AppState::wake_dispatcher`], claims as many due rows as it has
@@ -42,6 +49,9 @@ pub struct DispatcherConfig {
     pub poll: Duration,
     /// How many rows run at once.
     pub concurrency: usize,
+    /// The most workflow steps one ticket runs in any hour (across its
+    /// workflows); a step past it waits for the window to move.
+    pub workflow_steps_per_hour: u32,
 }
 
 impl Default for DispatcherConfig {
@@ -52,6 +62,8 @@ impl Default for DispatcherConfig {
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(200),
             concurrency: 16,
+            workflow_steps_per_hour:
+                switchboard_domain::workflows::execution::DEFAULT_STEPS_PER_TICKET_PER_HOUR,
         }
     }
 }
@@ -168,6 +180,21 @@ async fn run_row(state: &AppState, row: OutboxEntry) {
         }
     };
     let failed = matches!(outcome, OutboxOutcome::Failed { .. });
+    if let (
+        OutboxOutcome::Failed { error },
+        OutboxTopic::WorkflowStep {
+            enrollment_id,
+            seq,
+        },
+    ) = (&outcome, &row.topic)
+        && let Err(e) = state
+            .store
+            .fail_workflow_step(row.account_id, *enrollment_id, *seq, error.clone())
+            .await
+    {
+        tracing::error!(row = row.id, error = %e, "cannot record a failed workflow step");
+    }
+    let more = matches!(row.topic, OutboxTopic::WorkflowStep { .. });
     match state
         .store
         .complete_outbox(row.id, row.attempts, outcome)
@@ -181,6 +208,10 @@ async fn run_row(state: &AppState, row: OutboxEntry) {
     }
     if failed {
         refresh_gauge(state).await;
+    }
+    if more {
+        // A step often queues the next one (or a webhook) due now.
+        state.outbox_wake.notify_one();
     }
 }
 
@@ -210,6 +241,38 @@ async fn run_topic(state: &AppState, row: &OutboxEntry) -> Result<(), DeliveryEr
                 notification_ids.clone(),
                 state.public_url.as_deref(),
             );
+            bounded(state, send).await
+        }
+        OutboxTopic::WorkflowStep { enrollment_id, seq } => {
+            let run = async {
+                state
+                    .store
+                    .run_workflow_step(
+                        row.account_id,
+                        enrollment_id,
+                        seq,
+                        state.dispatcher.workflow_steps_per_hour,
+                    )
+                    .await
+                    .map_err(|e| DeliveryError::Transient(format!("workflow step: {e}")))
+            };
+            bounded(state, run).await
+        }
+        OutboxTopic::WorkflowWebhook {
+            workflow_id,
+            ref action_id,
+            ref url,
+            ref body,
+        } => {
+            let secret = match state
+                .store
+                .workflow_secret(row.account_id, workflow_id, action_id.clone())
+                .await
+            {
+                Ok(secret) => secret,
+                Err(e) => return Err(load_failed("workflow", e)),
+            };
+            let send = crate::outbound::webhook::post(url, body, secret.as_deref(), row.id);
             bounded(state, send).await
         }
     }

@@ -140,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::routing::router())
         .merge(routes::events::router())
         .merge(routes::notifications::router())
+        .merge(routes::workflows::router())
         .merge(routes::outbox::router())
         .merge(routes::ops::openapi_router())
         .fallback(|| async { problem::ApiError::NotFound("route".into()) })

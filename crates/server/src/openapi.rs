@@ -28,7 +28,7 @@ use utoipa::{
 use crate::problem::Problem;
 use crate::routes::{
     chat, directory, email, events, forms, notifications, ops, outbox, routing, tickets, voice,
-    whatsapp,
+    whatsapp, workflows,
 };
 
 /// The media type of every error body.
@@ -49,6 +49,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         routing::explain, routing::availability, routing::set_availability, routing::set_working_hours, routing::add_out_of_office,
         notifications::list, notifications::mark_read, notifications::stream, notifications::user_settings, notifications::set_user_settings,
         notifications::defaults, notifications::set_defaults, notifications::apply_defaults, notifications::email_settings, notifications::set_email_settings,
+        workflows::list, workflows::create, workflows::from_template, workflows::show, workflows::update,
+        workflows::remove, workflows::enroll, workflows::test, workflows::ticket_workflows, workflows::handoff,
         events::events,
         outbox::list_outbox, outbox::retry_outbox,
         email::inbound_email,
@@ -63,6 +65,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         Problem,
         switchboard_store::View, switchboard_domain::TicketType, switchboard_domain::Priority,
         switchboard_store::OutboxState,
+        switchboard_domain::workflows::templates::HandoffTemplate,
+        switchboard_domain::workflows::templates::NoFirstReplyTemplate,
     )),
     modifiers(&Conventions),
     security(("bearer" = [])),

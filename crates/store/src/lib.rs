@@ -2,7 +2,8 @@
 //!
 //! Map of the modules:
 //! - this file: the [`Store`] trait (the sum of [`Directory`], [`Tickets`],
-//!   [`Routing`], [`Outbox`], [`EventLog`] and [`Notifications`]), their query and result
+//!   [`Routing`], [`Outbox`], [`EventLog`], [`Notifications`] and
+//!   [`Workflows`]), their query and result
 //!   types, [`StoreError`].
 //! - [`sqlite`]: the embedded backend on rusqlite. One writer thread commits
 //!   concurrent writes together (group commit); a small pool of reader
@@ -41,11 +42,15 @@ use switchboard_domain::{
 /// (`use switchboard_store::prelude::*;`); through `dyn Store` they are all
 /// reachable already.
 pub mod prelude {
-    pub use crate::{Directory, EventLog, Notifications, Outbox, Routing, Store, Tickets};
+    pub use crate::{
+        Directory, EventLog, Notifications, Outbox, Routing, Store, Tickets, Workflows,
+    };
 }
 
 mod notifications;
+mod workflows;
 pub use notifications::*;
+pub use workflows::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -686,9 +691,15 @@ pub trait Routing: Send + Sync + 'static {
 /// ([`Directory`], [`Tickets`], [`Routing`], [`Outbox`], [`EventLog`]). A
 /// backend implements each and gets `Store` for free; [`SqliteStore`] and
 /// [`PgStore`] do, and [`conformance`] holds the behaviour both must show.
-pub trait Store: Directory + Tickets + Routing + Outbox + EventLog + Notifications {}
+pub trait Store:
+    Directory + Tickets + Routing + Outbox + EventLog + Notifications + Workflows
+{
+}
 
-impl<T: Directory + Tickets + Routing + Outbox + EventLog + Notifications> Store for T {}
+impl<T: Directory + Tickets + Routing + Outbox + EventLog + Notifications + Workflows> Store
+    for T
+{
+}
 
 impl StoreError {
     /// Whether this is a [`StoreError::Duplicate`]: the message was already

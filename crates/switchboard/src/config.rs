@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub event_retention_days: Option<u32>,
     /// The console's public base URL, for links in notification e-mails.
     pub public_url: Option<String>,
+    /// The most workflow steps one ticket runs in an hour.
+    pub workflow_steps_per_hour: Option<u32>,
 }
 
 /// The tuning settings, from flags or environment (each may be unset).
@@ -149,6 +151,8 @@ pub struct ServeConfig {
     /// The console's public base URL (`--public-url` over the file's
     /// `public_url`), for links in notification e-mails.
     pub public_url: Option<String>,
+    /// The most workflow steps one ticket runs in any hour.
+    pub workflow_steps_per_hour: u32,
 }
 
 /// Default event retention, in days.
@@ -198,6 +202,9 @@ pub fn merge(
         retry,
         event_retention: std::time::Duration::from_secs(u64::from(days) * 86_400),
         public_url: file.public_url,
+        workflow_steps_per_hour: file.workflow_steps_per_hour.unwrap_or(
+            switchboard_domain::workflows::execution::DEFAULT_STEPS_PER_TICKET_PER_HOUR,
+        ),
     }
 }
 

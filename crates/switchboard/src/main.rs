@@ -92,6 +92,10 @@ struct ServeArgs {
     /// notification e-mails link to `<url>/tickets/<id>`.
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The most workflow steps one ticket runs in any hour (across its
+    /// workflows); further steps wait. Default: 100
+    #[arg(long, env = "SWITCHBOARD_WORKFLOW_STEPS_PER_HOUR", value_parser = clap::value_parser!(u32).range(1..))]
+    workflow_steps_per_hour: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +138,9 @@ fn main() -> anyhow::Result<()> {
             );
             if args.public_url.is_some() {
                 config.public_url = args.public_url;
+            }
+            if let Some(cap) = args.workflow_steps_per_hour {
+                config.workflow_steps_per_hour = cap;
             }
             runtime.block_on(serve(config, args.demo))
         }
@@ -245,6 +252,7 @@ async fn serve(config: config::ServeConfig, demo: bool) -> anyhow::Result<()> {
     let state = AppState::new(store.clone())
         .with_dispatcher(switchboard_server::dispatcher::DispatcherConfig {
             policy: config.retry,
+            workflow_steps_per_hour: config.workflow_steps_per_hour,
             ..Default::default()
         })
         .with_public_url(config.public_url.clone());

@@ -88,6 +88,39 @@ pub fn secrets(actions: &[Action]) -> Vec<(String, String)> {
     out
 }
 
+/// The secrets after an edit: the new ones, and the stored ones of webhook
+/// actions that are still there and came without one.
+pub fn merged_secrets(
+    stored: serde_json::Map<String, serde_json::Value>,
+    spec: &WorkflowSpec,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut ids = Vec::new();
+    collect_webhooks(&spec.actions, &mut ids);
+    let mut out: serde_json::Map<String, serde_json::Value> = stored
+        .into_iter()
+        .filter(|(k, _)| ids.contains(k))
+        .collect();
+    for (k, v) in secrets(&spec.actions) {
+        out.insert(k, serde_json::Value::String(v));
+    }
+    out
+}
+
+fn collect_webhooks(actions: &[Action], out: &mut Vec<String>) {
+    for a in actions {
+        match a {
+            Action::Webhook { id, .. } => out.push(id.clone()),
+            Action::Branch { branches, default } => {
+                for b in branches {
+                    collect_webhooks(&b.actions, out);
+                }
+                collect_webhooks(default, out);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Every office hours the workflow's conditions and delays read.
 pub fn hours_read(spec: &WorkflowSpec) -> Vec<HoursOf> {
     fn of_groups(groups: &[FilterGroup], out: &mut Vec<HoursOf>) {

@@ -234,3 +234,68 @@ pub struct Workflow {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
+
+crate::model::wire_enum!(
+    /// Where an enrollment stands.
+    EnrollmentState {
+        /// Its next step is queued to run now.
+        Running = "running",
+        /// Waiting for a delay (or for the hourly step cap) to pass.
+        Waiting = "waiting",
+        /// Every step ran.
+        Done = "done",
+        /// A step kept failing and was given up (see `error`).
+        Failed = "failed",
+        /// Its workflow was deleted while it ran.
+        Cancelled = "cancelled",
+    }
+);
+
+impl EnrollmentState {
+    /// Whether it still runs (a ticket enrolls in a workflow at most once
+    /// at a time).
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Running | Self::Waiting)
+    }
+}
+
+/// One step an enrollment ran, as `GET /tickets/{id}/workflows` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EnrollmentStep {
+    /// When it ran.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// What it was and did.
+    #[serde(flatten)]
+    pub record: super::StepRecord,
+}
+
+/// One ticket's run through one workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Enrollment {
+    /// Its id.
+    pub id: EnrollmentId,
+    /// The workflow.
+    pub workflow_id: WorkflowId,
+    /// The ticket.
+    pub ticket_id: crate::TicketId,
+    /// What enrolled it.
+    pub trigger: TriggerKind,
+    /// Where it stands.
+    pub state: EnrollmentState,
+    /// The position of the next step (`2.1.0`), while it runs.
+    pub next_step: Option<String>,
+    /// When the next step runs, while it waits.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub waiting_until: Option<Timestamp>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it enrolled.
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    /// When it last changed.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    /// The steps it ran, in order.
+    pub steps: Vec<EnrollmentStep>,
+}

@@ -12,12 +12,13 @@
 //! - [`whatsapp`]: the Graph API of the WhatsApp Cloud API.
 //!
 //! [`notify`] e-mails notifications through the account's relay with the
-//! same SMTP client.
+//! same SMTP client; [`webhook`] POSTs workflow webhooks, signed.
 //!
 //! Routes import this module, never the reverse.
 
 pub mod email;
 pub mod notify;
+pub mod webhook;
 pub mod whatsapp;
 
 use async_trait::async_trait;

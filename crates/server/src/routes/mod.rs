@@ -6,6 +6,8 @@
 //! - [`events`]: live ticket events as Server-Sent Events;
 //! - [`notifications`]: the in-app list, its stream, preferences, defaults,
 //!   the notification e-mail relay;
+//! - [`workflows`]: workflows, their templates, enrollments, dry runs, and
+//!   the customer agent's handoff;
 //! - [`outbox`]: the outbox rows (reply deliveries) and manual retries, for admins;
 //! - [`email`], [`whatsapp`], [`voice`], [`forms`], [`chat`]: channel endpoints
 //!   (inbound mail, provider webhooks, form posts, the chat visitor API and
@@ -24,3 +26,4 @@ pub mod routing;
 pub mod tickets;
 pub mod voice;
 pub mod whatsapp;
+pub mod workflows;

@@ -167,8 +167,10 @@ macro_rules! transaction {
     }};
 }
 
-// After `transaction!`, which it uses.
+// After `transaction!`, which they use.
 mod notifications;
+mod workflow_steps;
+mod workflows;
 
 /// The prefix of the `NOTIFY` channel ticket events travel on. The channel
 /// is this plus the schema (`switchboard_events:public`): notifications are

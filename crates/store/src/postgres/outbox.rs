@@ -28,14 +28,26 @@ pub(super) async fn enqueue(
     account: AccountId,
     topic: &OutboxTopic,
 ) -> Result<()> {
+    enqueue_at(c, now, now, account, topic).await
+}
+
+/// [`enqueue`] for a row not to run before `run_at` (a workflow's delay).
+pub(super) async fn enqueue_at(
+    c: &mut PgConnection,
+    now: Timestamp,
+    run_at: Timestamp,
+    account: AccountId,
+    topic: &OutboxTopic,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO outbox (account_id, topic, payload, state, attempts, run_at, created_at, updated_at)
-         VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)",
+         VALUES ($1, $2, $3, 'pending', 0, $5, $4, $4)",
     )
     .bind(account.0)
     .bind(topic.name())
     .bind(serde_json::to_string(topic).map_err(backend)?)
     .bind(rows::ms(now))
+    .bind(rows::ms(run_at))
     .execute(&mut *c)
     .await?;
     Ok(())

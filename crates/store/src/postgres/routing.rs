@@ -552,6 +552,12 @@ pub async fn run_one_due_job(
         JobKind::NotifyDigest => {
             super::notifications::digest(c, now, account, UserId(job.subject)).await?;
         }
+        JobKind::WorkflowTimer => {
+            super::workflows::run_timer(c, now, account, TicketId(job.subject)).await?;
+        }
+        JobKind::WorkflowScan => {
+            super::workflows::run_scan(c, now, account, job.subject).await?;
+        }
     }
     Ok(true)
 }

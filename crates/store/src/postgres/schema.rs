@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_load_expiry_per_account.sql"),
     include_str!("../../migrations/postgres/0007_routing_deltas.sql"),
     include_str!("../../migrations/postgres/0008_notifications.sql"),
+    include_str!("../../migrations/postgres/0009_workflows.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).

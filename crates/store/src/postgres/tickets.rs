@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use sqlx::PgConnection;
 use switchboard_domain::notifications::{self, NotifyEvent};
 use switchboard_domain::routing::{Counted, RandomSource, RoutingTrigger, counter_moves};
+use switchboard_domain::workflows::Change;
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{backend, directory, routing, rows, unique, writes};
@@ -272,6 +273,7 @@ pub async fn create(
         .await
         .map_err(|e| unique(e, "Idempotency-Key", "this key is being used"))?;
     }
+    let events: Vec<HistoryEvent> = moved.iter().map(|m| m.event.clone()).collect();
     if let Some(moved) = moved {
         if let Some(user) = moved.assigned {
             writes::assigned(c, account, user, now).await?;
@@ -286,6 +288,12 @@ pub async fn create(
         let event = NotifyEvent::NewUnassigned;
         super::notifications::raise(c, now, account, &ticket, actor, &event).await?;
     }
+    let change = Change {
+        before: None,
+        events: &events,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &ticket, &change).await?;
     Ok(Created {
         value: ticket,
         created: true,
@@ -385,6 +393,7 @@ pub async fn update(
     if let Some(Some(contact)) = patch.contact_id {
         directory::ensure_exists(c, "contacts", account, contact.0, "contact_id").await?;
     }
+    let before = t.clone();
     let patched = ticket::patch(&mut t, patch, now)?;
     for event in &patched.history {
         writes::record(c, account, id, now, actor, event).await?;
@@ -394,7 +403,14 @@ pub async fn update(
         // The owner dropped below a capacity limit, maybe.
         routing::drain_waiting(c, now, account, 0, rng).await?;
     }
-    writes::get(c, account, id).await
+    let t = writes::get(c, account, id).await?;
+    let change = Change {
+        before: Some(&before),
+        events: &patched.history,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &t, &change).await?;
+    Ok(t)
 }
 
 /// Assigns, reassigns or unassigns by hand (see `Store::set_owner`). The
@@ -423,6 +439,7 @@ pub async fn set_owner(
         None => None,
     };
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
+    let old = t.clone();
     let before = t.owner;
     writes::move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual).await?;
     // Someone else gave you a ticket: you are told.
@@ -440,7 +457,22 @@ pub async fn set_owner(
         .execute(&mut *c)
         .await?;
     routing::drain_waiting(c, now, account, 0, rng).await?;
-    writes::get(c, account, id).await
+    let t = writes::get(c, account, id).await?;
+    let events: Vec<HistoryEvent> = (t.owner != before)
+        .then_some(HistoryEvent::OwnerChanged {
+            from: before,
+            to: t.owner,
+            reason: OwnerReason::Manual,
+        })
+        .into_iter()
+        .collect();
+    let change = Change {
+        before: Some(&old),
+        events: &events,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &t, &change).await?;
+    Ok(t)
 }
 
 /// Adds a message (see `Store::add_message`). The caller holds the account's
@@ -453,6 +485,7 @@ pub async fn add_message(
     m: NewMessage,
 ) -> Result<(Message, Ticket)> {
     let mut t = writes::get(c, account, id).await?;
+    let before = t.clone();
     let message_id: i64 = sqlx::query_scalar(
         "INSERT INTO messages (account_id, ticket_id, kind, author, body, external_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -503,6 +536,12 @@ pub async fn add_message(
     if let Some(event) = notifications::message_event(m.kind, &message.body, first) {
         super::notifications::raise(c, now, account, &t, m.author, &event).await?;
     }
+    let change = Change {
+        before: Some(&before),
+        events: &added.history,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &t, &change).await?;
     Ok((message, t))
 }
 

@@ -29,6 +29,8 @@ mod routing_state;
 mod rows;
 pub(crate) mod schema;
 mod tickets;
+mod workflow_steps;
+mod workflows;
 mod writer;
 mod writes;
 

@@ -23,15 +23,27 @@ pub(super) fn enqueue(
     account: AccountId,
     topic: &OutboxTopic,
 ) -> Result<()> {
+    enqueue_at(c, now, now, account, topic)
+}
+
+/// [`enqueue`] for a row not to run before `run_at` (a workflow's delay).
+pub(super) fn enqueue_at(
+    c: &Connection,
+    now: Timestamp,
+    run_at: Timestamp,
+    account: AccountId,
+    topic: &OutboxTopic,
+) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO outbox (account_id, topic, payload, state, attempts, run_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4, ?4)",
+         VALUES (?1, ?2, ?3, 'pending', 0, ?5, ?4, ?4)",
     )?
     .execute(params![
         account.0,
         topic.name(),
         serde_json::to_string(topic).map_err(backend)?,
         rows::ms(now),
+        rows::ms(run_at),
     ])?;
     Ok(())
 }

@@ -362,6 +362,10 @@ pub fn run_due_jobs(
             JobKind::NotifyDigest => {
                 super::notifications::digest(c, now, account, UserId(*subject))?;
             }
+            JobKind::WorkflowTimer => {
+                super::workflows::run_timer(c, now, account, TicketId(*subject))?;
+            }
+            JobKind::WorkflowScan => super::workflows::run_scan(c, now, account, *subject)?,
         }
     }
     Ok(due.len())

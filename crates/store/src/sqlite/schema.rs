@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_history_is_the_event_sequence.sql"),
     include_str!("../../migrations/sqlite/0008_load_expiry_per_account.sql"),
     include_str!("../../migrations/sqlite/0009_notifications.sql"),
+    include_str!("../../migrations/sqlite/0010_workflows.sql"),
 ];
 
 /// Brings the database up to the latest version.

@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as Sql};
 use switchboard_domain::notifications::{self, NotifyEvent};
 use switchboard_domain::routing::{Counted, RoutingTrigger, counter_moves};
+use switchboard_domain::workflows::Change;
 use switchboard_domain::{input::*, ticket, triage, *};
 
 use super::{directory, rows, writes};
@@ -177,6 +178,7 @@ pub fn create(
         )?
         .execute(params![account.0, idem.key, idem.fingerprint, ticket.id.0, rows::ms(now)])?;
     }
+    let events: Vec<HistoryEvent> = moved.iter().map(|m| m.event.clone()).collect();
     if let Some(moved) = moved {
         if let Some(user) = moved.assigned {
             writes::assigned(c, account, user, now)?;
@@ -190,6 +192,12 @@ pub fn create(
     if ticket.owner.user_id.is_none() {
         super::notifications::raise(c, now, account, &ticket, actor, &NotifyEvent::NewUnassigned)?;
     }
+    let change = Change {
+        before: None,
+        events: &events,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &ticket, &change)?;
     Ok(Created {
         value: ticket,
         created: true,
@@ -269,6 +277,7 @@ pub fn update(
     if let Some(Some(contact)) = patch.contact_id {
         directory::ensure_exists(c, "contacts", account, contact.0, "contact_id")?;
     }
+    let before = t.clone();
     let patched = ticket::patch(&mut t, patch, now)?;
     for event in &patched.history {
         writes::record(c, account, id, now, actor, event)?;
@@ -278,7 +287,14 @@ pub fn update(
         // The owner dropped below a capacity limit, maybe.
         super::routing::drain_waiting(c, now, account, 0, rng)?;
     }
-    writes::get(c, account, id)
+    let t = writes::get(c, account, id)?;
+    let change = Change {
+        before: Some(&before),
+        events: &patched.history,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &t, &change)?;
+    Ok(t)
 }
 
 pub fn set_owner(
@@ -303,6 +319,7 @@ pub fn set_owner(
         })
         .transpose()?;
     let to = triage::manual_owner(requested, t.owner, user.as_ref());
+    let old = t.clone();
     let before = t.owner;
     writes::move_owner(c, account, &mut t, to, now, actor, OwnerReason::Manual)?;
     // Someone else gave you a ticket: you are told.
@@ -317,7 +334,22 @@ pub fn set_owner(
     c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND account_id = ?2")?
         .execute(params![id.0, account.0])?;
     super::routing::drain_waiting(c, now, account, 0, rng)?;
-    writes::get(c, account, id)
+    let t = writes::get(c, account, id)?;
+    let events: Vec<HistoryEvent> = (t.owner != before)
+        .then_some(HistoryEvent::OwnerChanged {
+            from: before,
+            to: t.owner,
+            reason: OwnerReason::Manual,
+        })
+        .into_iter()
+        .collect();
+    let change = Change {
+        before: Some(&old),
+        events: &events,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &t, &change)?;
+    Ok(t)
 }
 
 pub fn add_message(
@@ -328,6 +360,7 @@ pub fn add_message(
     m: NewMessage,
 ) -> Result<(Message, Ticket)> {
     let mut t = writes::get(c, account, id)?;
+    let before = t.clone();
     c.prepare_cached(
         "INSERT INTO messages (account_id, ticket_id, kind, author, body, external_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -374,6 +407,12 @@ pub fn add_message(
     if let Some(event) = notifications::message_event(m.kind, &message.body, first) {
         super::notifications::raise(c, now, account, &t, m.author, &event)?;
     }
+    let change = Change {
+        before: Some(&before),
+        events: &added.history,
+        handoff: false,
+    };
+    super::workflows::after_change(c, now, account, &t, &change)?;
     Ok((message, t))
 }
 
