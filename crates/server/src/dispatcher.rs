@@ -180,13 +180,8 @@ async fn run_row(state: &AppState, row: OutboxEntry) {
         }
     };
     let failed = matches!(outcome, OutboxOutcome::Failed { .. });
-    if let (
-        OutboxOutcome::Failed { error },
-        OutboxTopic::WorkflowStep {
-            enrollment_id,
-            seq,
-        },
-    ) = (&outcome, &row.topic)
+    if let (OutboxOutcome::Failed { error }, OutboxTopic::WorkflowStep { enrollment_id, seq }) =
+        (&outcome, &row.topic)
         && let Err(e) = state
             .store
             .fail_workflow_step(row.account_id, *enrollment_id, *seq, error.clone())

@@ -67,6 +67,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         switchboard_store::OutboxState,
         switchboard_domain::workflows::templates::HandoffTemplate,
         switchboard_domain::workflows::templates::NoFirstReplyTemplate,
+        switchboard_domain::workflows::templates::TemplateName,
     )),
     modifiers(&Conventions),
     security(("bearer" = [])),

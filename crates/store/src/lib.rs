@@ -50,9 +50,9 @@ pub mod prelude {
 mod notifications;
 mod workflows;
 pub use notifications::*;
-pub use workflows::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use workflows::*;
 
 /// The result type of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -696,10 +696,7 @@ pub trait Store:
 {
 }
 
-impl<T: Directory + Tickets + Routing + Outbox + EventLog + Notifications + Workflows> Store
-    for T
-{
-}
+impl<T: Directory + Tickets + Routing + Outbox + EventLog + Notifications + Workflows> Store for T {}
 
 impl StoreError {
     /// Whether this is a [`StoreError::Duplicate`]: the message was already

@@ -13,9 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use switchboard_domain::{
     AccountId, TeamId, Ticket, TicketId, UserId,
-    workflows::{
-        Enrollment, EnrollmentId, StepRecord, Workflow, WorkflowId, WorkflowSpec,
-    },
+    workflows::{Enrollment, EnrollmentId, StepRecord, Workflow, WorkflowId, WorkflowSpec},
 };
 
 use crate::Result;

@@ -202,9 +202,9 @@ pub fn merge(
         retry,
         event_retention: std::time::Duration::from_secs(u64::from(days) * 86_400),
         public_url: file.public_url,
-        workflow_steps_per_hour: file.workflow_steps_per_hour.unwrap_or(
-            switchboard_domain::workflows::execution::DEFAULT_STEPS_PER_TICKET_PER_HOUR,
-        ),
+        workflow_steps_per_hour: file
+            .workflow_steps_per_hour
+            .unwrap_or(switchboard_domain::workflows::execution::DEFAULT_STEPS_PER_TICKET_PER_HOUR),
     }
 }
 

@@ -56,13 +56,19 @@ pub async fn post(
         .send()
         .await
         // The URL is the admin's own; the error names no secret.
-        .map_err(|e| DeliveryError::Transient(format!("webhook unreachable: {}", e.without_url())))?;
+        .map_err(|e| {
+            DeliveryError::Transient(format!("webhook unreachable: {}", e.without_url()))
+        })?;
     let status = answer.status();
     if status.is_success() {
         Ok(())
     } else if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-        Err(DeliveryError::Transient(format!("webhook answered {status}")))
+        Err(DeliveryError::Transient(format!(
+            "webhook answered {status}"
+        )))
     } else {
-        Err(DeliveryError::Permanent(format!("webhook answered {status}")))
+        Err(DeliveryError::Permanent(format!(
+            "webhook answered {status}"
+        )))
     }
 }

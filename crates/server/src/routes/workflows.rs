@@ -31,7 +31,7 @@ use switchboard_domain::{
         templates::{HandoffTemplate, NoFirstReplyTemplate, TemplateName},
     },
 };
-use switchboard_store::{Handoff, Store};
+use switchboard_store::{Handoff, Page, Store};
 
 use crate::{
     AppState,
@@ -47,10 +47,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/workflows", get(list).post(create))
         .route("/workflows/templates/{name}", post(from_template))
-        .route(
-            "/workflows/{id}",
-            get(show).patch(update).delete(remove),
-        )
+        .route("/workflows/{id}", get(show).patch(update).delete(remove))
         .route("/workflows/{id}/enroll", post(enroll))
         .route("/workflows/{id}/test", post(test))
         .route("/tickets/{id}/workflows", get(ticket_workflows))
@@ -92,16 +89,20 @@ async fn prepared(
 
 /// The account's workflows (admins).
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
-    responses((status = 200, body = Vec<Workflow>)))]
-pub(crate) async fn list(State(s): State<AppState>, caller: Caller) -> Reply<Vec<Workflow>> {
+    responses((status = 200, body = Page<Workflow>), (status = 403, body = Problem)))]
+pub(crate) async fn list(State(s): State<AppState>, caller: Caller) -> Reply<Page<Workflow>> {
     caller.require_admin()?;
-    Ok(axum::Json(s.store.list_workflows(caller.0.account_id).await?))
+    let items = s.store.list_workflows(caller.0.account_id).await?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
 }
 
 /// Creates a workflow (admins). Rotate and webhook actions without an `id`
 /// get one; a webhook's `secret` is kept apart and never served.
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = WorkflowSpec,
-    responses((status = 201, body = Workflow), (status = 422, body = Problem)))]
+    responses((status = 201, body = Workflow), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create(
     State(s): State<AppState>,
     caller: Caller,
@@ -114,13 +115,27 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
+/// The input of a template: `HandoffTemplate` for
+/// `reassign_for_customer_agent_handoff`, `NoFirstReplyTemplate` for
+/// `reassign_without_first_reply` (the document's shape; the handler reads
+/// the one its template takes).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TemplateInput {
+    /// For `reassign_for_customer_agent_handoff`.
+    Handoff(HandoffTemplate),
+    /// For `reassign_without_first_reply`.
+    NoFirstReply(NoFirstReplyTemplate),
+}
+
 /// A workflow from a template (admins): `reassign_for_customer_agent_handoff`
 /// takes `HandoffTemplate`, `reassign_without_first_reply` takes
 /// `NoFirstReplyTemplate`.
 #[utoipa::path(post, path = "/api/v1/workflows/templates/{name}", tag = "workflows",
     params(("name" = TemplateName, Path, description = "The template")),
-    request_body(content = Object, description = "`HandoffTemplate` or `NoFirstReplyTemplate`, by template"),
-    responses((status = 201, body = Workflow), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    request_body = TemplateInput,
+    responses((status = 201, body = Workflow), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn from_template(
     State(s): State<AppState>,
     caller: Caller,
@@ -148,22 +163,24 @@ pub(crate) async fn from_template(
 
 /// One workflow (admins).
 #[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows",
-    params(("id" = WorkflowId, Path)),
-    responses((status = 200, body = Workflow), (status = 404, body = Problem)))]
+    params(("id" = i64, Path, description = "Its id")),
+    responses((status = 200, body = Workflow), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn show(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<WorkflowId>,
 ) -> Reply<Workflow> {
     caller.require_admin()?;
-    Ok(axum::Json(s.store.get_workflow(caller.0.account_id, id).await?))
+    Ok(axum::Json(
+        s.store.get_workflow(caller.0.account_id, id).await?,
+    ))
 }
 
 /// Changes a workflow (admins); absent fields stay. Keep the `id` of a
 /// rotate action to keep its rotation, and of a webhook to keep its secret.
 #[utoipa::path(patch, path = "/api/v1/workflows/{id}", tag = "workflows",
-    params(("id" = WorkflowId, Path)), request_body = WorkflowPatch,
-    responses((status = 200, body = Workflow), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = i64, Path, description = "Its id")), request_body = WorkflowPatch,
+    responses((status = 200, body = Workflow), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn update(
     State(s): State<AppState>,
     caller: Caller,
@@ -174,13 +191,15 @@ pub(crate) async fn update(
     let account = caller.0.account_id;
     let current = s.store.get_workflow(account, id).await?;
     let spec = prepared(s.store.as_ref(), account, patch.apply(current.spec)).await?;
-    Ok(axum::Json(s.store.replace_workflow(account, id, spec).await?))
+    Ok(axum::Json(
+        s.store.replace_workflow(account, id, spec).await?,
+    ))
 }
 
 /// Deletes a workflow (admins); its running enrollments end `cancelled`.
 #[utoipa::path(delete, path = "/api/v1/workflows/{id}", tag = "workflows",
-    params(("id" = WorkflowId, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
+    params(("id" = i64, Path, description = "Its id")),
+    responses((status = 204, description = "Deleted"), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn remove(
     State(s): State<AppState>,
     caller: Caller,
@@ -202,8 +221,8 @@ pub struct TicketRef {
 /// Enrolls a ticket by hand (admins); filters are not applied. 409 while
 /// the ticket runs through this workflow already.
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/enroll", tag = "workflows",
-    params(("id" = WorkflowId, Path)), request_body = TicketRef,
-    responses((status = 201, body = Enrollment), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = i64, Path, description = "Its id")), request_body = TicketRef,
+    responses((status = 201, body = Enrollment), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn enroll(
     State(s): State<AppState>,
     caller: Caller,
@@ -241,8 +260,8 @@ pub struct DryRun {
 
 /// What the workflow would do for a ticket now (admins), changing nothing.
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/test", tag = "workflows",
-    params(("id" = WorkflowId, Path)), request_body = TicketRef,
-    responses((status = 200, body = DryRun), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = i64, Path, description = "Its id")), request_body = TicketRef,
+    responses((status = 200, body = DryRun), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn test(
     State(s): State<AppState>,
     caller: Caller,
@@ -260,24 +279,26 @@ pub(crate) async fn test(
 
 /// A ticket's enrollments and the steps each ran (every user).
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/workflows", tag = "workflows",
-    params(("id" = TicketId, Path)),
-    responses((status = 200, body = Vec<Enrollment>), (status = 404, body = Problem)))]
+    params(("id" = i64, Path, description = "Its id")),
+    responses((status = 200, body = Page<Enrollment>), (status = 404, body = Problem)))]
 pub(crate) async fn ticket_workflows(
     State(s): State<AppState>,
     Caller(me): Caller,
     Path(id): Path<TicketId>,
-) -> Reply<Vec<Enrollment>> {
-    Ok(axum::Json(
-        s.store.ticket_enrollments(me.account_id, id).await?,
-    ))
+) -> Reply<Page<Enrollment>> {
+    let items = s.store.ticket_enrollments(me.account_id, id).await?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
 }
 
 /// The customer agent hands the conversation off (admins; the customer
 /// agent calls the store directly): to the user and/or team given, if any;
 /// they are told, and workflows triggered by a handoff enroll the ticket.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/handoff", tag = "workflows",
-    params(("id" = TicketId, Path)), request_body = Handoff,
-    responses((status = 200, body = Ticket), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = i64, Path, description = "Its id")), request_body = Handoff,
+    responses((status = 200, body = Ticket), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn handoff(
     State(s): State<AppState>,
     caller: Caller,

@@ -53,8 +53,10 @@ pub struct Op {
 }
 
 impl Op {
+    /// Whether a path parameter names a record (`{name}` of a workflow
+    /// template does not: such a route is a collection route).
     pub fn has_path_params(&self) -> bool {
-        !self.params.is_empty()
+        self.params.iter().any(|p| p != "name")
     }
 
     /// Whether `g` reads this operation's resource: a GET (with a token,
@@ -153,6 +155,8 @@ pub struct World {
     pub deactivated: String,
     /// The super admin of B.
     pub b_admin: String,
+    /// B's super admin (whom B's template bodies name).
+    pub b_user: i64,
     /// An id of A's for each resource name (the path segment before `{id}`).
     pub ids: BTreeMap<&'static str, i64>,
     /// A's channel key of each kind.
@@ -298,7 +302,18 @@ impl World {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{b_started}");
+        let (_, b_users) = app.get("/api/v1/users", &b_admin).await;
+        let b_user = crate::common::TestApp::ids(&b_users)[0];
+        let workflow = created(
+            &app,
+            "/api/v1/workflows",
+            &admin,
+            json!({"name": "Acme workflow", "triggers": [{"kind": "status_changed"}],
+                "actions": [{"type": "add_note", "body": "Acme note"}]}),
+        )
+        .await;
         let ids = BTreeMap::from([
+            ("workflows", id(&workflow)),
             ("users", super_admin),
             ("teams", id(&team)),
             ("contacts", id(&contact)),
@@ -315,6 +330,7 @@ impl World {
             agent,
             deactivated,
             b_admin,
+            b_user,
             ids,
             keys,
             visitor: started["visitor_token"].as_str().unwrap().to_owned(),
@@ -373,6 +389,9 @@ impl World {
                     id.to_string()
                 }
                 "channel_key" => self.keys[self.channel_kind_of(op)].clone(),
+                "name" if op.path.starts_with("/api/v1/workflows/templates/") => {
+                    "reassign_without_first_reply".to_owned()
+                }
                 other => panic!(
                     "{} {}: no sample for the path parameter {{{other}}}",
                     op.method, op.path
@@ -384,7 +403,7 @@ impl World {
     }
 
     /// A valid body for `op` (media type and bytes), or `None` if it takes none.
-    pub fn body_for(&self, op: &Op) -> Option<(String, Vec<u8>)> {
+    pub fn body_for(&self, op: &Op, b_caller: bool) -> Option<(String, Vec<u8>)> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let name = format!("Matrix {n}");
         let email = format!("matrix{n}@example.com");
@@ -412,6 +431,21 @@ impl World {
                 "StartRequest" | "SendRequest" => json!({"message": name}),
                 "SettingsChange" => json!({"settings": []}),
                 "MarkRead" => json!({"all": true}),
+                // Valid in any account: names no record.
+                "WorkflowSpec" => json!({"name": name, "triggers": [{"kind": "ticket_created"}],
+                    "actions": [{"type": "set_priority", "value": "high"}]}),
+                "WorkflowPatch" => json!({"name": name}),
+                "TicketRef" => json!({"ticket_id": self.ids["tickets"]}),
+                "Handoff" => json!({}),
+                // The caller's own user: a template names whom to rotate to.
+                "TemplateInput" => {
+                    let user = if b_caller {
+                        self.b_user
+                    } else {
+                        self.ids["users"]
+                    };
+                    json!({"after_seconds": 600, "targets": {"users": [user]}})
+                }
                 other => panic!(
                     "{} {}: no sample body for the schema `{other}`; add one to World::body_for",
                     op.method, op.path

@@ -22,6 +22,7 @@ mod notifications;
 mod outbox;
 mod routing;
 mod tickets;
+mod workflows;
 
 pub use directory::*;
 pub use events::*;
@@ -29,6 +30,7 @@ pub use notifications::*;
 pub use outbox::*;
 pub use routing::*;
 pub use tickets::*;
+pub use workflows::*;
 
 /// The instant every fixture's clock starts at: a Tuesday, 09:00 UTC.
 pub const START: &str = "2026-12-01T09:00:00Z";
@@ -83,6 +85,9 @@ macro_rules! conformance_tests {
             preferences_resolve_user_over_default_over_built_in,
             changes_write_notifications_in_their_transaction,
             read_marks_count_and_stream_order,
+            a_change_enrolls_once_and_each_step_runs_once,
+            a_workflows_own_change_never_enrolls_it_again,
+            rotations_take_turns_and_the_step_cap_holds,
         );
         $crate::conformance_tests!(@fixture_cases $make;
             purged_events_reset_resuming_readers,
@@ -98,6 +103,7 @@ macro_rules! conformance_tests {
             working_hours_starting_later_drain_the_queue,
             loads_forget_tickets_assigned_over_30_days_ago,
             e_mails_over_the_cap_wait_for_one_digest,
+            delays_wait_and_time_based_triggers_come_due,
         );
     };
     (@fixture_cases $make:expr; $($case:ident),* $(,)?) => {$(

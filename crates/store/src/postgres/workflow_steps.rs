@@ -57,10 +57,11 @@ async fn row(c: &mut PgConnection, account: AccountId, id: EnrollmentId) -> Resu
 }
 
 async fn rotations(c: &mut PgConnection, id: WorkflowId) -> Result<HashMap<String, Rotation>> {
-    let found = sqlx::query("SELECT action_id, state FROM workflow_rotations WHERE workflow_id = $1")
-        .bind(id.0)
-        .fetch_all(&mut *c)
-        .await?;
+    let found =
+        sqlx::query("SELECT action_id, state FROM workflow_rotations WHERE workflow_id = $1")
+            .bind(id.0)
+            .fetch_all(&mut *c)
+            .await?;
     let mut out = HashMap::new();
     for r in &found {
         out.insert(rows::get(r, 0)?, rows::json(r, 1)?);
@@ -240,8 +241,16 @@ async fn apply(
         match effect {
             Effect::Owner(to) => {
                 let from = t.owner;
-                writes::move_owner(c, account, &mut t, to, now, Actor::System, OwnerReason::Workflow)
-                    .await?;
+                writes::move_owner(
+                    c,
+                    account,
+                    &mut t,
+                    to,
+                    now,
+                    Actor::System,
+                    OwnerReason::Workflow,
+                )
+                .await?;
                 if t.owner != from {
                     events.push(HistoryEvent::OwnerChanged {
                         from,
@@ -410,8 +419,16 @@ async fn hand_off(
             team_id: to.team_id.or(t.owner.team_id),
         };
         let from = t.owner;
-        writes::move_owner(c, account, &mut t, owner, now, Actor::System, OwnerReason::Handoff)
-            .await?;
+        writes::move_owner(
+            c,
+            account,
+            &mut t,
+            owner,
+            now,
+            Actor::System,
+            OwnerReason::Handoff,
+        )
+        .await?;
         if t.owner != from {
             events.push(HistoryEvent::OwnerChanged {
                 from,
@@ -495,7 +512,8 @@ impl crate::Workflows for super::PgStore {
         id: WorkflowId,
         spec: WorkflowSpec,
     ) -> Result<Workflow> {
-        transaction!(self, |c, now| replace(c, now, account, id, spec.clone()).await)
+        transaction!(self, |c, now| replace(c, now, account, id, spec.clone())
+            .await)
     }
 
     async fn delete_workflow(&self, account: AccountId, id: WorkflowId) -> Result<()> {
@@ -552,7 +570,16 @@ impl crate::Workflows for super::PgStore {
     ) -> Result<()> {
         transaction!(self, |c, now| {
             routing::lock_account(c, account).await?;
-            run_step(c, now, account, enrollment, seq, steps_per_hour, &mut self.rng()).await
+            run_step(
+                c,
+                now,
+                account,
+                enrollment,
+                seq,
+                steps_per_hour,
+                &mut self.rng(),
+            )
+            .await
         })
     }
 

@@ -55,7 +55,11 @@ async fn enabled(c: &mut PgConnection, account: AccountId) -> Result<Vec<Workflo
     rows::all(found, workflow)
 }
 
-pub(super) async fn get(c: &mut PgConnection, account: AccountId, id: WorkflowId) -> Result<Workflow> {
+pub(super) async fn get(
+    c: &mut PgConnection,
+    account: AccountId,
+    id: WorkflowId,
+) -> Result<Workflow> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM workflows WHERE id = $1 AND account_id = $2"
     ))
@@ -102,7 +106,12 @@ pub(super) async fn create(
 }
 
 /// See `sqlite::workflows::saved`.
-async fn saved(c: &mut PgConnection, now: Timestamp, account: AccountId, spec: &WorkflowSpec) -> Result<()> {
+async fn saved(
+    c: &mut PgConnection,
+    now: Timestamp,
+    account: AccountId,
+    spec: &WorkflowSpec,
+) -> Result<()> {
     if spec.enabled && spec.triggers.iter().any(|t| t.kind().is_timed()) {
         writes::unschedule(c, account, JobKind::WorkflowScan, 0).await?;
         writes::schedule(c, account, JobKind::WorkflowScan, 0, now).await?;
@@ -186,12 +195,19 @@ pub(super) async fn secret(
             .await
             .or_not_found("workflow")?;
     let stored: Map<String, Value> = serde_json::from_str(&stored).map_err(backend)?;
-    Ok(stored.get(action).and_then(Value::as_str).map(str::to_owned))
+    Ok(stored
+        .get(action)
+        .and_then(Value::as_str)
+        .map(str::to_owned))
 }
 
 // ---- Facts -----------------------------------------------------------
 
-pub(super) async fn prior(c: &mut PgConnection, account: AccountId, ticket: TicketId) -> Result<Vec<Prior>> {
+pub(super) async fn prior(
+    c: &mut PgConnection,
+    account: AccountId,
+    ticket: TicketId,
+) -> Result<Vec<Prior>> {
     let found = sqlx::query(
         "SELECT workflow_id, trigger, state, due_at FROM workflow_enrollments WHERE ticket_id = $1 AND account_id = $2",
     )
@@ -287,7 +303,11 @@ pub(super) async fn after_change(
     }
     let cause = CAUSE.try_with(|c| *c).ok().flatten();
     let fires = wfs.iter().any(|w| {
-        Some(w.id) != cause && w.spec.triggers.iter().any(|tr| execution::fired(tr, t, change))
+        Some(w.id) != cause
+            && w.spec
+                .triggers
+                .iter()
+                .any(|tr| execution::fired(tr, t, change))
     });
     let timed = has_timed(&wfs);
     if !fires && !timed {
@@ -509,10 +529,12 @@ pub(super) async fn enrollments(
         })
     })?;
     for e in &mut list {
-        let found = sqlx::query("SELECT at, record FROM workflow_steps WHERE enrollment_id = $1 ORDER BY id")
-            .bind(e.id.0)
-            .fetch_all(&mut *c)
-            .await?;
+        let found = sqlx::query(
+            "SELECT at, record FROM workflow_steps WHERE enrollment_id = $1 ORDER BY id",
+        )
+        .bind(e.id.0)
+        .fetch_all(&mut *c)
+        .await?;
         e.steps = rows::all(found, |r| {
             Ok(EnrollmentStep {
                 at: rows::ts(rows::get(r, 0)?),

@@ -90,7 +90,9 @@ pub(super) fn run_step(
     }
     let w = match get(c, account, e.workflow_id) {
         Ok(w) => w,
-        Err(StoreError::NotFound(_)) => return finish(c, now, id, EnrollmentState::Cancelled, None, seq),
+        Err(StoreError::NotFound(_)) => {
+            return finish(c, now, id, EnrollmentState::Cancelled, None, seq);
+        }
         Err(err) => return Err(err),
     };
     let mut cursor = e.cursor.unwrap_or_else(|| vec![0]);
@@ -219,7 +221,15 @@ fn apply(
         match effect {
             Effect::Owner(to) => {
                 let from = t.owner;
-                writes::move_owner(c, account, &mut t, to, now, Actor::System, OwnerReason::Workflow)?;
+                writes::move_owner(
+                    c,
+                    account,
+                    &mut t,
+                    to,
+                    now,
+                    Actor::System,
+                    OwnerReason::Workflow,
+                )?;
                 if t.owner != from {
                     events.push(HistoryEvent::OwnerChanged {
                         from,
@@ -249,8 +259,9 @@ fn apply(
                     external_id: None,
                 };
                 // Its own change (the message) enrolls others, not `w`.
-                let (_, after) =
-                    caused_by(w.id, || super::tickets::add_message(c, now, account, t.id, m))?;
+                let (_, after) = caused_by(w.id, || {
+                    super::tickets::add_message(c, now, account, t.id, m)
+                })?;
                 t = after;
             }
             Effect::Notify(users) => {
@@ -377,7 +388,15 @@ pub(super) fn hand_off(
             team_id: to.team_id.or(t.owner.team_id),
         };
         let from = t.owner;
-        writes::move_owner(c, account, &mut t, owner, now, Actor::System, OwnerReason::Handoff)?;
+        writes::move_owner(
+            c,
+            account,
+            &mut t,
+            owner,
+            now,
+            Actor::System,
+            OwnerReason::Handoff,
+        )?;
         if t.owner != from {
             events.push(HistoryEvent::OwnerChanged {
                 from,
@@ -438,7 +457,8 @@ pub(super) fn dry_run(
 #[async_trait::async_trait]
 impl crate::Workflows for super::SqliteStore {
     async fn create_workflow(&self, account: AccountId, spec: WorkflowSpec) -> Result<Workflow> {
-        self.write(move |c, now| create(c, now, account, spec)).await
+        self.write(move |c, now| create(c, now, account, spec))
+            .await
     }
 
     async fn list_workflows(&self, account: AccountId) -> Result<Vec<Workflow>> {

@@ -89,12 +89,11 @@ pub(super) fn get(c: &Connection, account: AccountId, id: WorkflowId) -> Result<
 }
 
 pub(super) fn list(c: &Connection, account: AccountId) -> Result<Vec<Workflow>> {
-    Ok(c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM workflows WHERE account_id = ?1 ORDER BY id"
-        ))?
-        .query_map([account.0], workflow)?
-        .collect::<rusqlite::Result<_>>()?)
+    Ok(c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM workflows WHERE account_id = ?1 ORDER BY id"
+    ))?
+    .query_map([account.0], workflow)?
+    .collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn json(v: &impl serde::Serialize) -> Result<String> {
@@ -219,7 +218,12 @@ pub(super) struct Loaded {
     pub hours: HashMap<HoursOf, OfficeHours>,
 }
 
-pub(super) fn load(c: &Connection, account: AccountId, t: &Ticket, wfs: &[Workflow]) -> Result<Loaded> {
+pub(super) fn load(
+    c: &Connection,
+    account: AccountId,
+    t: &Ticket,
+    wfs: &[Workflow],
+) -> Result<Loaded> {
     let contact = match t.contact_id {
         Some(id) => match directory::get_contact(c, account, id) {
             Ok(contact) => Some(contact),
@@ -284,7 +288,11 @@ pub(super) fn after_change(
     }
     let cause = CAUSE.with(Cell::get);
     let fires = wfs.iter().any(|w| {
-        Some(w.id) != cause && w.spec.triggers.iter().any(|tr| execution::fired(tr, t, change))
+        Some(w.id) != cause
+            && w.spec
+                .triggers
+                .iter()
+                .any(|tr| execution::fired(tr, t, change))
     });
     let timed = has_timed(&wfs);
     if !fires && !timed {
@@ -479,7 +487,6 @@ pub(super) fn run_scan(
     }
     Ok(())
 }
-
 
 /// A ticket's enrollments and their steps, oldest first.
 pub(super) fn enrollments(
