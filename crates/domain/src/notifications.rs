@@ -441,6 +441,13 @@ pub fn email_cap(sent_in_window: u32, cap: u32, now: Timestamp) -> EmailPlan {
     }
 }
 
+/// The hourly cap of an account whose stored notification e-mail settings
+/// are `settings` (see [`plan`]): `None` without any.
+pub fn account_cap(settings: &serde_json::Map<String, serde_json::Value>) -> Option<u32> {
+    (!settings.is_empty())
+        .then(|| email_settings::parse(settings).map_or(DEFAULT_HOURLY_CAP, |s| s.hourly_cap))
+}
+
 /// One notification to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Planned {
@@ -456,22 +463,24 @@ pub struct Planned {
 
 /// The notifications for `told` (an [`audience`]): each user's methods
 /// ([`Preferences::resolve`]), and for e-mails the [`email_cap`] against
-/// `sent` (e-mails sent in the current window, by user and topic). Users
-/// who want neither method get nothing.
+/// `sent` (e-mails sent in the current window, by user and topic). `cap` is
+/// the account's hourly cap, `None` while the account has no notification
+/// e-mail settings: then nobody is e-mailed (there is no relay to send
+/// through), and the store need not count what was sent. Users who want
+/// neither method get nothing.
 pub fn plan(
     told: &[(UserId, Topic)],
     prefs: &Preferences,
     sent: &HashMap<(UserId, Topic), u32>,
-    cap: u32,
+    cap: Option<u32>,
     now: Timestamp,
 ) -> Vec<Planned> {
     told.iter()
         .filter_map(|&(user, topic)| {
             let in_app = prefs.resolve(user, topic, Method::InApp).0;
-            let email = prefs
-                .resolve(user, topic, Method::Email)
-                .0
-                .then(|| email_cap(sent.get(&(user, topic)).copied().unwrap_or(0), cap, now));
+            let email = cap
+                .filter(|_| prefs.resolve(user, topic, Method::Email).0)
+                .map(|cap| email_cap(sent.get(&(user, topic)).copied().unwrap_or(0), cap, now));
             (in_app || email.is_some()).then_some(Planned {
                 user,
                 topic,

@@ -210,7 +210,13 @@ fn plan_combines_audience_preferences_and_cap() {
         .insert((UserId(1), Topic::NewUnassigned, Method::Email), true);
     let sent = HashMap::from([((UserId(1), Topic::NewUnassigned), 3)]);
     let told = audience(&NotifyEvent::NewUnassigned, &facts(&p, None, Some(1), None));
-    let planned = plan(&told, &prefs, &sent, 3, now);
+    let planned = plan(&told, &prefs, &sent, Some(3), now);
+    assert!(
+        plan(&told, &prefs, &sent, None, now)
+            .iter()
+            .all(|p| p.email.is_none()),
+        "no settings, no e-mail"
+    );
     assert_eq!(
         planned,
         [Planned {

@@ -134,6 +134,10 @@ pub async fn changes_write_notifications_in_their_transaction(store: &dyn Store)
     let (a, admin) = account(store, "acme").await;
     let ana = agent(store, a, "Ana").await;
     let bob = agent(store, a, "Bob").await;
+    // E-mails are planned once the account has its e-mail settings.
+    let mut relay = serde_json::Map::new();
+    relay.insert("hourly_cap".into(), serde_json::json!(20));
+    store.set_notification_email(a, relay).await.unwrap();
     store
         .set_notification_preferences(
             a,

@@ -87,12 +87,12 @@ pub(super) async fn raise(
         .bind(NOTIFY_LOCK_CLASS | account.0)
         .execute(&mut *c)
         .await?;
-    let prefs = preferences(c, account, None).await?;
-    let settings = email_settings(c, account).await?;
-    let cap = n::email_settings::parse(&settings).map_or(n::DEFAULT_HOURLY_CAP, |s| s.hourly_cap);
+    let one = (told.len() == 1).then(|| told[0].0);
+    let prefs = preferences(c, account, one).await?;
+    let cap = n::account_cap(&email_settings(c, account).await?);
     let (window, _) = n::cap_window(now);
     let mut sent = HashMap::new();
-    for (user, topic) in &told {
+    for (user, topic) in told.iter().filter(|_| cap.is_some()) {
         let count: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM notifications WHERE user_id = $1 AND topic = $2 AND email_state = 'sent' AND at >= $3",
         )

@@ -74,12 +74,15 @@ pub(super) fn raise(
     if told.is_empty() {
         return Ok(());
     }
-    let prefs = preferences(c, account, None)?;
-    let settings = email_settings(c, account)?;
-    let cap = n::email_settings::parse(&settings).map_or(n::DEFAULT_HOURLY_CAP, |s| s.hourly_cap);
+    // One user told (an assignment, a reply on a ticket of theirs): their
+    // settings only, not the whole account's.
+    let one = (told.len() == 1).then(|| told[0].0);
+    let prefs = preferences(c, account, one)?;
+    let cap = n::account_cap(&email_settings(c, account)?);
     let (window, _) = n::cap_window(now);
     let mut sent = HashMap::new();
-    for (user, topic) in &told {
+    // Without e-mail settings nobody is e-mailed: nothing to count.
+    for (user, topic) in told.iter().filter(|_| cap.is_some()) {
         let count: u32 = c
             .prepare_cached(
                 "SELECT count(*) FROM notifications WHERE user_id = ?1 AND topic = ?2 AND email_state = 'sent' AND at >= ?3",
