@@ -205,3 +205,98 @@ async fn create_on(
         .unwrap()
         .value
 }
+
+/// Two nodes keep their own copies of an account's settings (notification
+/// preferences, the enabled workflows): a change made on one node holds on
+/// the other from its next change, and a node whose copy is current reads
+/// none of them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_changed_on_one_node_hold_on_the_other() {
+    use switchboard_domain::{
+        notifications::{Method, PreferenceSetting, Setting, Topic},
+        *,
+    };
+    use switchboard_store::{NotificationQuery, conformance::new_user, prelude::*};
+
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let clock = start_clock();
+    let one = PgStore::connect(&db.url, clock.clone()).await.unwrap();
+    let two = PgStore::connect(&db.url, clock.clone()).await.unwrap();
+    let name = |s: &str| Name::try_from(s.to_owned()).unwrap();
+    let (account, admin) = one
+        .create_account(
+            name("acme"),
+            new_user("Admin", "admin@acme.example", Role::Agent),
+            "h".into(),
+        )
+        .await
+        .unwrap();
+    let a = account.id;
+    let ana = one
+        .create_user(a, new_user("Ana", "ana@acme.example", Role::Agent))
+        .await
+        .unwrap();
+    let by_admin = Actor::User { user_id: admin.id };
+    let to = Owner {
+        user_id: Some(ana.id),
+        team_id: None,
+    };
+    let unread = || async {
+        let q = NotificationQuery {
+            unread_only: false,
+            cursor: None,
+            limit: 100,
+        };
+        one.notifications(a, ana.id, q)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|n| n.topic == notifications::Topic::AssignedToMe)
+            .count()
+    };
+    let subject = |s: &str| {
+        let mut t = switchboard_store::conformance::new_ticket(s);
+        t.priority = Priority::Low;
+        t
+    };
+    let t1 = two
+        .create_ticket(a, subject("one"), None, by_admin)
+        .await
+        .unwrap()
+        .value;
+    two.set_owner(a, t1.id, to, by_admin).await.unwrap();
+    assert_eq!(unread().await, 1, "told in the app by default");
+    // Node one turns Ana's in-app assignments off; node two kept the old
+    // preferences and must not use them.
+    let off = PreferenceSetting {
+        topic: Topic::AssignedToMe,
+        method: Method::InApp,
+        setting: Setting::Off,
+    };
+    one.set_notification_preferences(a, ana.id, vec![off])
+        .await
+        .unwrap();
+    let t2 = two
+        .create_ticket(a, subject("two"), None, by_admin)
+        .await
+        .unwrap()
+        .value;
+    two.set_owner(a, t2.id, to, by_admin).await.unwrap();
+    assert_eq!(unread().await, 1, "node two follows node one's change");
+    // A workflow made on node one enrolls tickets created on node two.
+    let spec = serde_json::from_value(serde_json::json!({"name": "Tag",
+        "triggers": [{"kind": "ticket_created"}],
+        "actions": [{"type": "set_priority", "value": "high"}]}))
+    .unwrap();
+    one.create_workflow(a, spec).await.unwrap();
+    let t3 = two
+        .create_ticket(a, subject("three"), None, by_admin)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(two.ticket_enrollments(a, t3.id).await.unwrap().len(), 1);
+    drop((one, two));
+}

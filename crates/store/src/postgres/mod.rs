@@ -167,6 +167,7 @@ macro_rules! transaction {
     }};
 }
 
+mod account_settings;
 // After `transaction!`, which they use.
 mod notifications;
 mod workflow_steps;

@@ -13,12 +13,13 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, postgres::PgRow};
 use switchboard_domain::notifications::{
-    self as n, Candidates, EmailPlan, EmailState, Method, NotifyEvent, Person, PreferenceSetting,
-    Preferences, Topic,
+    self as n, Candidates, EmailPlan, EmailState, NotifyEvent, Person, PreferenceSetting,
+    Preferences,
 };
 use switchboard_domain::{outbox::OutboxTopic, *};
 
-use super::{backend, retryable, rows, writes};
+use super::account_settings::{self, email_settings, preferences};
+use super::{backend, retryable, routing_state, rows, writes};
 use crate::{EmailNotice, NotificationPage, NotificationQuery, Result};
 
 /// The class of the per-account notification lock ("noti" in ASCII).
@@ -87,9 +88,8 @@ pub(super) async fn raise(
         .bind(NOTIFY_LOCK_CLASS | account.0)
         .execute(&mut *c)
         .await?;
-    let one = (told.len() == 1).then(|| told[0].0);
-    let prefs = preferences(c, account, one).await?;
-    let cap = n::account_cap(&email_settings(c, account).await?);
+    let kept = account_settings::get(c, account).await?;
+    let (prefs, cap) = (&kept.prefs, kept.cap);
     let (window, _) = n::cap_window(now);
     let mut sent = HashMap::new();
     for (user, topic) in told.iter().filter(|_| cap.is_some()) {
@@ -103,7 +103,7 @@ pub(super) async fn raise(
         .await?;
         sent.insert((*user, *topic), u32::try_from(count).unwrap_or(u32::MAX));
     }
-    for p in n::plan(&told, &prefs, &sent, cap, now) {
+    for p in n::plan(&told, prefs, &sent, cap, now) {
         let state = match p.email {
             None => EmailState::None,
             Some(EmailPlan::Send) => EmailState::Sent,
@@ -278,46 +278,12 @@ pub(super) async fn mark_read(
     Ok(changed)
 }
 
-/// See `sqlite::notifications::preferences`.
-pub(super) async fn preferences(
-    c: &mut PgConnection,
-    account: AccountId,
-    user: Option<UserId>,
-) -> Result<Preferences> {
-    let mut prefs = Preferences::default();
-    let found = sqlx::query(
-        "SELECT topic, method, enabled FROM notification_defaults WHERE account_id = $1",
-    )
-    .bind(account.0)
-    .fetch_all(&mut *c)
-    .await?;
-    for r in &found {
-        let key = (rows::parsed::<Topic>(r, 0)?, rows::parsed::<Method>(r, 1)?);
-        prefs.defaults.insert(key, rows::flag(r, 2)?);
-    }
-    let found = sqlx::query(
-        "SELECT user_id, topic, method, enabled FROM notification_preferences WHERE account_id = $1 AND ($2::BIGINT IS NULL OR user_id = $2)",
-    )
-    .bind(account.0)
-    .bind(user.map(|u| u.0))
-    .fetch_all(&mut *c)
-    .await?;
-    for r in &found {
-        let key = (
-            UserId(rows::get(r, 0)?),
-            rows::parsed::<Topic>(r, 1)?,
-            rows::parsed::<Method>(r, 2)?,
-        );
-        prefs.users.insert(key, rows::flag(r, 3)?);
-    }
-    Ok(prefs)
-}
-
 pub(super) async fn set_defaults(
     c: &mut PgConnection,
     account: AccountId,
     settings: &[PreferenceSetting],
 ) -> Result<()> {
+    routing_state::settings_changed(c, account).await?;
     for s in settings {
         match s.setting.as_bool() {
             Some(on) => sqlx::query(
@@ -349,6 +315,7 @@ pub(super) async fn set_user(
     user: UserId,
     settings: &[PreferenceSetting],
 ) -> Result<()> {
+    routing_state::settings_changed(c, account).await?;
     super::directory::get_user(c, account, user).await?;
     for s in settings {
         match s.setting.as_bool() {
@@ -378,6 +345,7 @@ pub(super) async fn set_user(
 }
 
 pub(super) async fn apply_defaults(c: &mut PgConnection, account: AccountId) -> Result<u64> {
+    routing_state::settings_changed(c, account).await?;
     Ok(
         sqlx::query("DELETE FROM notification_preferences WHERE account_id = $1")
             .bind(account.0)
@@ -387,26 +355,12 @@ pub(super) async fn apply_defaults(c: &mut PgConnection, account: AccountId) -> 
     )
 }
 
-pub(super) async fn email_settings(
-    c: &mut PgConnection,
-    account: AccountId,
-) -> Result<Map<String, Value>> {
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT settings FROM notification_email WHERE account_id = $1")
-            .bind(account.0)
-            .fetch_optional(&mut *c)
-            .await?;
-    match stored {
-        Some(s) => serde_json::from_str(&s).map_err(backend),
-        None => Ok(Map::new()),
-    }
-}
-
 pub(super) async fn set_email_settings(
     c: &mut PgConnection,
     account: AccountId,
     settings: &Map<String, Value>,
 ) -> Result<()> {
+    routing_state::settings_changed(c, account).await?;
     sqlx::query(
         "INSERT INTO notification_email (account_id, settings) VALUES ($1, $2)
          ON CONFLICT (account_id) DO UPDATE SET settings = $2",

@@ -42,6 +42,10 @@ use crate::Result;
 #[derive(Default)]
 pub struct Kept {
     states: Mutex<HashMap<AccountId, (i64, RoutingState)>>,
+    /// Account settings (notification preferences and e-mail cap, enabled
+    /// workflows), by account, with the `settings_version` each was read
+    /// at (see [`settings`]).
+    settings: Mutex<HashMap<AccountId, (i64, Arc<AccountSettings>)>>,
     /// How often a state was read whole, and how often a kept one caught up
     /// by deltas (see [`Kept::counts`]).
     loads: AtomicU64,
@@ -83,10 +87,15 @@ struct Inner {
     /// What this transaction changed, to store with the version it writes;
     /// `None` for an account after a change copies cannot follow.
     deltas: HashMap<AccountId, Option<Vec<StateDelta>>>,
+    /// Accounts whose settings this transaction changed (never served
+    /// from, nor stored in, the node's copies).
+    settings_changed: Vec<AccountId>,
 }
 
 struct Working {
     account: AccountId,
+    /// The account's `settings_version`, read with the routing version.
+    settings_version: i64,
     /// The version the state was read at, then the one this transaction
     /// wrote; `None` once it cannot be trusted any more.
     version: Option<i64>,
@@ -192,10 +201,11 @@ pub async fn with<R>(
             .is_some_and(|w| w.account == account)
     });
     if !has {
-        let version: i64 = sqlx::query_scalar("SELECT routing_version FROM accounts WHERE id = $1")
-            .bind(account.0)
-            .fetch_one(&mut *c)
-            .await?;
+        let (version, settings_version): (i64, i64) =
+            sqlx::query_as("SELECT routing_version, settings_version FROM accounts WHERE id = $1")
+                .bind(account.0)
+                .fetch_one(&mut *c)
+                .await?;
         // Not the kept copy if this transaction already changed what it
         // mirrors (with no working copy to follow the change, or after an
         // `invalidate`): the version is only bumped at commit, so the copy
@@ -231,6 +241,7 @@ pub async fn with<R>(
         };
         tx.lock().working = Some(Working {
             account,
+            settings_version,
             version: Some(version),
             state,
         });
@@ -239,6 +250,109 @@ pub async fn with<R>(
     let mut inner = tx.lock();
     let w = inner.working.as_mut().expect("set above");
     Ok(f(&mut w.state))
+}
+
+/// What every change of an account reads besides its tickets and routing
+/// state, kept per node like the routing state but checked against its own
+/// version (`accounts.settings_version`), which the writes of any of it
+/// bump ([`settings_changed`]). A transaction reads the version with the
+/// routing version when it has read that (one statement for both), else on
+/// its own; then only a node whose copy is older reads the settings again.
+///
+/// Exact enough: the version is read before the settings, so a copy is
+/// never labelled with a version newer than its contents; a copy a little
+/// newer than its label is what a transaction running a moment later
+/// would have seen anyway.
+#[derive(Debug, Default)]
+pub struct AccountSettings {
+    /// Notification defaults and every user's own settings.
+    pub prefs: switchboard_domain::notifications::Preferences,
+    /// The notification e-mail cap; `None` without e-mail settings.
+    pub cap: Option<u32>,
+    /// The enabled workflows, by id.
+    pub workflows: Vec<switchboard_domain::workflows::Workflow>,
+}
+
+/// Where a settings read stands: this node's current copy, or the version
+/// to read the settings at (and keep them under, via [`keep_settings`]).
+pub enum SettingsLookup {
+    /// The copy at the current version.
+    Kept(Arc<AccountSettings>),
+    /// None is current: read them; keep them under `version` if `keep`.
+    Read {
+        /// The version read.
+        version: i64,
+        /// False when this transaction changed them (its view is not yet
+        /// anybody else's).
+        keep: bool,
+    },
+}
+
+/// Looks for the account's settings (see [`AccountSettings`]).
+pub async fn lookup_settings(c: &mut PgConnection, account: AccountId) -> Result<SettingsLookup> {
+    let tx = TX.try_with(Tx::clone).ok();
+    let (seen, changed_here) = match &tx {
+        Some(tx) => {
+            let inner = tx.lock();
+            let changed = inner.settings_changed.contains(&account);
+            let seen = inner
+                .working
+                .as_ref()
+                .filter(|w| w.account == account && !changed)
+                .map(|w| w.settings_version);
+            (seen, changed)
+        }
+        None => (None, false),
+    };
+    let version = match seen {
+        Some(v) => v,
+        None => {
+            sqlx::query_scalar("SELECT settings_version FROM accounts WHERE id = $1")
+                .bind(account.0)
+                .fetch_one(&mut *c)
+                .await?
+        }
+    };
+    if let Some(tx) = tx.as_ref().filter(|_| !changed_here) {
+        let kept = tx.kept.settings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, s)) = kept.get(&account)
+            && *at == version
+        {
+            return Ok(SettingsLookup::Kept(s.clone()));
+        }
+    }
+    Ok(SettingsLookup::Read {
+        version,
+        keep: tx.is_some() && !changed_here,
+    })
+}
+
+/// Keeps `settings`, read at `version`, as this node's copy (unless a newer
+/// one is kept already).
+pub fn keep_settings(account: AccountId, version: i64, settings: Arc<AccountSettings>) {
+    let _ = TX.try_with(|tx| {
+        let mut kept = tx.kept.settings.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.get(&account).is_none_or(|(at, _)| *at < version) {
+            kept.insert(account, (version, settings));
+        }
+    });
+}
+
+/// Bumps the account's settings version: this transaction changed its
+/// notification preferences or e-mail settings, or a workflow. (Its own
+/// later reads load the settings afresh.)
+pub async fn settings_changed(c: &mut PgConnection, account: AccountId) -> Result<()> {
+    sqlx::query("UPDATE accounts SET settings_version = settings_version + 1 WHERE id = $1")
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+    let _ = TX.try_with(|tx| {
+        let mut inner = tx.lock();
+        if !inner.settings_changed.contains(&account) {
+            inner.settings_changed.push(account);
+        }
+    });
+    Ok(())
 }
 
 /// Records a change to something the account's state mirrors, made by this

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_routing_deltas.sql"),
     include_str!("../../migrations/postgres/0008_notifications.sql"),
     include_str!("../../migrations/postgres/0009_workflows.sql"),
+    include_str!("../../migrations/postgres/0010_settings_version.sql"),
 ];
 
 /// The advisory lock key migrations hold ("sbmigrat" in ASCII).

@@ -11,14 +11,15 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
-use sqlx::{PgConnection, postgres::PgRow};
+use sqlx::PgConnection;
 use switchboard_domain::notifications::NotifyEvent;
 use switchboard_domain::outbox::OutboxTopic;
 use switchboard_domain::routing::OfficeHours;
 use switchboard_domain::workflows::{self as wf, execution, *};
 use switchboard_domain::*;
 
-use super::{OrNotFound, backend, directory, outbox, rows, writes};
+use super::account_settings::{self, COLUMNS, workflow};
+use super::{OrNotFound, backend, directory, outbox, routing_state, rows, writes};
 use crate::{Result, StoreError};
 
 /// How many open tickets one scan write sets timers for.
@@ -32,27 +33,6 @@ tokio::task_local! {
 /// Runs `f` as a change made by workflow `cause`.
 pub(super) async fn caused_by<F: std::future::Future>(cause: WorkflowId, f: F) -> F::Output {
     CAUSE.scope(Some(cause), f).await
-}
-
-const COLUMNS: &str = "id, spec, created_at, updated_at";
-
-fn workflow(r: &PgRow) -> Result<Workflow> {
-    Ok(Workflow {
-        id: WorkflowId(rows::get(r, 0)?),
-        spec: rows::json(r, 1)?,
-        created_at: rows::ts(rows::get(r, 2)?),
-        updated_at: rows::ts(rows::get(r, 3)?),
-    })
-}
-
-async fn enabled(c: &mut PgConnection, account: AccountId) -> Result<Vec<Workflow>> {
-    let found = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM workflows WHERE account_id = $1 AND enabled ORDER BY id"
-    ))
-    .bind(account.0)
-    .fetch_all(&mut *c)
-    .await?;
-    rows::all(found, workflow)
 }
 
 pub(super) async fn get(
@@ -112,6 +92,7 @@ async fn saved(
     account: AccountId,
     spec: &WorkflowSpec,
 ) -> Result<()> {
+    routing_state::settings_changed(c, account).await?;
     if spec.enabled && spec.triggers.iter().any(|t| t.kind().is_timed()) {
         writes::unschedule(c, account, JobKind::WorkflowScan, 0).await?;
         writes::schedule(c, account, JobKind::WorkflowScan, 0, now).await?;
@@ -166,6 +147,7 @@ pub(super) async fn delete(
     if n == 0 {
         return Err(StoreError::NotFound("workflow"));
     }
+    routing_state::settings_changed(c, account).await?;
     sqlx::query(
         "UPDATE workflow_enrollments SET state = 'cancelled', updated_at = $1, waiting_until = NULL
          WHERE workflow_id = $2 AND state IN ('running', 'waiting')",
@@ -297,7 +279,8 @@ pub(super) async fn after_change(
     t: &Ticket,
     change: &Change<'_>,
 ) -> Result<()> {
-    let wfs = enabled(c, account).await?;
+    let kept = account_settings::get(c, account).await?;
+    let wfs = &kept.workflows;
     if wfs.is_empty() {
         return Ok(());
     }
@@ -435,7 +418,8 @@ pub(super) async fn run_timer(
         Err(StoreError::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e),
     };
-    let wfs = enabled(c, account).await?;
+    let kept = account_settings::get(c, account).await?;
+    let wfs = &kept.workflows;
     let prior = prior(c, account, ticket).await?;
     let loaded = load(c, account, &t, &wfs).await?;
     let facts = Facts {
@@ -467,7 +451,8 @@ pub(super) async fn run_scan(
     account: AccountId,
     after: i64,
 ) -> Result<()> {
-    let wfs = enabled(c, account).await?;
+    let kept = account_settings::get(c, account).await?;
+    let wfs = &kept.workflows;
     if !has_timed(&wfs) {
         return Ok(());
     }

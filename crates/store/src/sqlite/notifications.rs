@@ -19,6 +19,36 @@ use switchboard_domain::{outbox::OutboxTopic, *};
 use super::{backend, rows, writes};
 use crate::{EmailNotice, NotificationPage, NotificationQuery, Result};
 
+thread_local! {
+    /// Each account's preferences (defaults and every user's own) and
+    /// e-mail cap, kept on the writer thread, the only writer: every write
+    /// of them drops the account's entry, a rolled-back write drops all.
+    static KEPT: std::cell::RefCell<HashMap<AccountId, std::rc::Rc<(Preferences, Option<u32>)>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// Drops every kept entry (a write rolled back).
+pub(super) fn forget_all() {
+    KEPT.with(|k| k.borrow_mut().clear());
+}
+
+fn forget(account: AccountId) {
+    KEPT.with(|k| k.borrow_mut().remove(&account));
+}
+
+/// The account's preferences and e-mail cap (see [`n::account_cap`]),
+/// read once and kept until they change.
+fn kept(c: &Connection, account: AccountId) -> Result<std::rc::Rc<(Preferences, Option<u32>)>> {
+    if let Some(k) = KEPT.with(|k| k.borrow().get(&account).cloned()) {
+        return Ok(k);
+    }
+    let prefs = preferences(c, account, None)?;
+    let cap = n::account_cap(&email_settings(c, account)?);
+    let k = std::rc::Rc::new((prefs, cap));
+    KEPT.with(|m| m.borrow_mut().insert(account, k.clone()));
+    Ok(k)
+}
+
 const PERSON: &str = "SELECT u.id, u.name, u.email, u.help_desk_seat, u.deactivated,
     (SELECT group_concat(m.team_id) FROM team_members m WHERE m.user_id = u.id) FROM users u";
 
@@ -74,11 +104,8 @@ pub(super) fn raise(
     if told.is_empty() {
         return Ok(());
     }
-    // One user told (an assignment, a reply on a ticket of theirs): their
-    // settings only, not the whole account's.
-    let one = (told.len() == 1).then(|| told[0].0);
-    let prefs = preferences(c, account, one)?;
-    let cap = n::account_cap(&email_settings(c, account)?);
+    let kept = kept(c, account)?;
+    let (prefs, cap) = (&kept.0, kept.1);
     let (window, _) = n::cap_window(now);
     let mut sent = HashMap::new();
     // Without e-mail settings nobody is e-mailed: nothing to count.
@@ -90,7 +117,7 @@ pub(super) fn raise(
             .query_row(params![user.0, topic.as_str(), rows::ms(window)], |r| r.get(0))?;
         sent.insert((*user, *topic), count);
     }
-    for p in n::plan(&told, &prefs, &sent, cap, now) {
+    for p in n::plan(&told, prefs, &sent, cap, now) {
         let state = match p.email {
             None => EmailState::None,
             Some(EmailPlan::Send) => EmailState::Sent,
@@ -303,6 +330,7 @@ pub(super) fn set_defaults(
     account: AccountId,
     settings: &[PreferenceSetting],
 ) -> Result<()> {
+    forget(account);
     for s in settings {
         match s.setting.as_bool() {
             Some(on) => c
@@ -326,6 +354,7 @@ pub(super) fn set_user(
     settings: &[PreferenceSetting],
 ) -> Result<()> {
     super::directory::get_user(c, account, user)?;
+    forget(account);
     for s in settings {
         match s.setting.as_bool() {
             Some(on) => c
@@ -343,6 +372,7 @@ pub(super) fn set_user(
 }
 
 pub(super) fn apply_defaults(c: &Connection, account: AccountId) -> Result<u64> {
+    forget(account);
     Ok(
         c.prepare_cached("DELETE FROM notification_preferences WHERE account_id = ?1")?
             .execute([account.0])? as u64,
@@ -365,6 +395,7 @@ pub(super) fn set_email_settings(
     account: AccountId,
     settings: &Map<String, Value>,
 ) -> Result<()> {
+    forget(account);
     c.prepare_cached(
         "INSERT INTO notification_email (account_id, settings) VALUES (?1, ?2)
          ON CONFLICT (account_id) DO UPDATE SET settings = ?2",

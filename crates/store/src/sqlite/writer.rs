@@ -145,6 +145,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
         // The kept routing state may hold what the savepoint just undid.
         super::routing_state::job_failed();
         super::workflows::forget_all();
+        super::notifications::forget_all();
         run("ROLLBACK TO job")?;
     }
     run("RELEASE job")?;
@@ -185,6 +186,7 @@ fn run(
         if commit.is_err() {
             super::routing_state::batch_failed();
             super::workflows::forget_all();
+            super::notifications::forget_all();
         }
         if commit.is_ok() {
             for event in pending {
