@@ -95,7 +95,12 @@ impl Api {
         Api { client, token }
     }
 
-    async fn send(&self, method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.client.request(method, url).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -136,7 +141,7 @@ where
 
 async fn enrollments(api: &Api, base: &str, ticket: i64) -> Vec<Value> {
     api.get(format!("{base}/api/v1/tickets/{ticket}/workflows"))
-        .await
+        .await["items"]
         .as_array()
         .unwrap()
         .clone()
@@ -178,7 +183,10 @@ async fn a_delay_survives_sigkill_and_its_next_step_runs_once_after_restart() {
     .await;
     let created = Instant::now();
     let ticket = api
-        .post(format!("{base}/api/v1/tickets"), json!({"subject": "Wait for it"}))
+        .post(
+            format!("{base}/api/v1/tickets"),
+            json!({"subject": "Wait for it"}),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
@@ -223,7 +231,13 @@ async fn a_delay_survives_sigkill_and_its_next_step_runs_once_after_restart() {
         .count();
     assert_eq!(lines, 2);
     // Not before the delay was over.
-    let at = |s: &Value| s["at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let at = |s: &Value| {
+        s["at"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
     let gap = at(&list[0]["steps"][1]) - at(&list[0]["steps"][0]);
     assert!(
         gap.total(jiff::Unit::Millisecond).unwrap() >= 1900.0,
@@ -237,7 +251,9 @@ async fn the_step_cap_follows_its_flag_and_environment_variable() {
     let four: Vec<Value> = (0..4)
         .map(|i| json!({"type": "add_note", "body": format!("n{i}")}))
         .collect();
-    let run = |args: &'static [&'static str], env: &'static [(&'static str, &'static str)], first: bool| {
+    let run = |args: &'static [&'static str],
+               env: &'static [(&'static str, &'static str)],
+               first: bool| {
         let dir = dir.path().to_owned();
         let four = four.clone();
         async move {
@@ -252,7 +268,10 @@ async fn the_step_cap_follows_its_flag_and_environment_variable() {
                 .await;
             }
             let ticket = api
-                .post(format!("{base}/api/v1/tickets"), json!({"subject": "Capped"}))
+                .post(
+                    format!("{base}/api/v1/tickets"),
+                    json!({"subject": "Capped"}),
+                )
                 .await["id"]
                 .as_i64()
                 .unwrap();
@@ -261,13 +280,18 @@ async fn the_step_cap_follows_its_flag_and_environment_variable() {
                 (list.len() == 1 && list[0]["state"] == "waiting").then_some(list)
             })
             .await;
-            (server, list[0]["steps"].as_array().unwrap().len(), notes(&api, &base, ticket).await.len())
+            (
+                server,
+                list[0]["steps"].as_array().unwrap().len(),
+                notes(&api, &base, ticket).await.len(),
+            )
         }
     };
     let (mut server, steps, written) = run(&["--workflow-steps-per-hour", "2"], &[], true).await;
     assert_eq!((steps, written), (2, 2));
     server.kill();
-    let (_server, steps, written) = run(&[], &[("SWITCHBOARD_WORKFLOW_STEPS_PER_HOUR", "1")], false).await;
+    let (_server, steps, written) =
+        run(&[], &[("SWITCHBOARD_WORKFLOW_STEPS_PER_HOUR", "1")], false).await;
     assert_eq!((steps, written), (1, 1));
 }
 
@@ -342,7 +366,10 @@ async fn three_nodes_run_each_rotate_step_once_for_300_tickets_within_one() {
     // Every step ran (on whichever node claimed it): nothing left unassigned.
     eventually("every ticket to get an owner", || async {
         let page = api
-            .get(format!("{}/api/v1/tickets?view=unassigned&limit=200", bases[0]))
+            .get(format!(
+                "{}/api/v1/tickets?view=unassigned&limit=200",
+                bases[0]
+            ))
             .await;
         page["items"].as_array().unwrap().is_empty().then_some(())
     })
@@ -360,9 +387,15 @@ async fn three_nodes_run_each_rotate_step_once_for_300_tickets_within_one() {
         assert_eq!(e["state"], "done", "ticket {t}: {e}");
         assert_eq!(e["steps"].as_array().unwrap().len(), 1, "ticket {t}: {e}");
         let events = history(&api, base, *t).await;
-        let steps: Vec<&Value> = events.iter().filter(|e| e["type"] == "workflow_step").collect();
+        let steps: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "workflow_step")
+            .collect();
         assert_eq!(steps.len(), 1, "ticket {t}: {events:?}");
-        let changes: Vec<&Value> = events.iter().filter(|e| e["type"] == "owner_changed").collect();
+        let changes: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"] == "owner_changed")
+            .collect();
         assert_eq!(changes.len(), 1, "ticket {t}: {events:?}");
         assert_eq!(changes[0]["reason"], "workflow");
         let owner = changes[0]["to"]["user_id"].as_i64().unwrap();
@@ -372,6 +405,9 @@ async fn three_nodes_run_each_rotate_step_once_for_300_tickets_within_one() {
         *owners.entry(owner).or_insert(0u32) += 1;
     }
     assert_eq!(owners.keys().copied().collect::<Vec<_>>(), users);
-    let (min, max) = (owners.values().min().unwrap(), owners.values().max().unwrap());
+    let (min, max) = (
+        owners.values().min().unwrap(),
+        owners.values().max().unwrap(),
+    );
     assert!(max - min <= 1, "per-user counts {owners:?}");
 }
