@@ -319,11 +319,27 @@ async fn each_topic_reaches_the_app_and_e_mail_by_defaults_and_overrides() {
         told(&app, &bob).await.last().unwrap(),
         &("handed_off".to_owned(), first)
     );
+    // A workflow's notify step (its own tests run it; here, the topic).
+    app.store
+        .raise_notification(
+            ACCOUNT,
+            TicketId(second),
+            Actor::System,
+            NotifyEvent::Workflow {
+                users: vec![UserId(ana_id)],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        told(&app, &ana).await.last().unwrap(),
+        &("workflow_notice".to_owned(), second)
+    );
 
     // Ana's e-mails: the two new tickets after the default turned them on,
     // then every personal topic (their built-in default is on).
     let ana_all = mails_to(&app, &received, "ana@acme.example").await;
-    assert_eq!(ana_all.len(), 7, "{ana_all:?}");
+    assert_eq!(ana_all.len(), 8, "{ana_all:?}");
     // The dispatcher sends in parallel: the sink's order is not the
     // notifications' order.
     for (phrase, n) in [
@@ -333,6 +349,7 @@ async fn each_topic_reaches_the_app_and_e_mail_by_defaults_and_overrides() {
         ("You were mentioned", 1),
         ("Handed off", 1),
         ("first reply", 1),
+        ("A workflow asks you", 1),
     ] {
         let found = ana_all.iter().filter(|m| m.data.contains(phrase)).count();
         assert_eq!(found, n, "{phrase}: {ana_all:?}");
