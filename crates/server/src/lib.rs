@@ -142,7 +142,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::notifications::router())
         .merge(routes::workflows::router())
         .merge(routes::outbox::router())
-        .merge(routes::ops::openapi_router())
+        .merge(openapi::router())
         .fallback(|| async { problem::ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { problem::ApiError::MethodNotAllowed });
     Router::new()

@@ -16,6 +16,9 @@
 //!
 //! and every error answer is a [`Problem`] as `application/problem+json`.
 
+use std::sync::OnceLock;
+
+use axum::{Router, routing::get};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -25,11 +28,11 @@ use utoipa::{
     },
 };
 
-use crate::problem::Problem;
 use crate::routes::{
     chat, directory, email, events, forms, notifications, ops, outbox, routing, tickets, voice,
     whatsapp, workflows,
 };
+use crate::{AppState, problem::Problem};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -54,7 +57,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         events::events,
         outbox::list_outbox, outbox::retry_outbox,
         email::inbound_email,
-        ops::openapi_json, ops::healthz, ops::readyz, ops::metrics,
+        openapi_json, ops::healthz, ops::readyz, ops::metrics,
         whatsapp::verify_subscription, whatsapp::notification,
         voice::incoming_call, voice::leg_answered, voice::dial_status, voice::recording, voice::recording_status,
         forms::submit, forms::preflight,
@@ -170,4 +173,18 @@ fn add(op: &mut Operation, status: u16) {
         )
         .build();
     op.responses.responses.insert(key, response.into());
+}
+
+/// The OpenAPI document route, for `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "public",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub(crate) async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    axum::Json(DOC.get_or_init(ApiDoc::openapi).clone())
 }

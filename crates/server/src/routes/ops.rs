@@ -1,33 +1,17 @@
-//! Operational endpoints: liveness, readiness, Prometheus metrics and the
-//! OpenAPI document. They carry no account data and need no token.
-
-use std::sync::OnceLock;
+//! Operational endpoints: liveness, readiness and Prometheus metrics (the
+//! OpenAPI document is served by `crate::openapi`). They carry no account
+//! data and need no token.
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 
-use crate::{AppState, openapi::ApiDoc};
+use crate::AppState;
 
-/// The routes of this area (mounted at the root, except the OpenAPI document
-/// which sits under `/api/v1`).
+/// The routes of this area (mounted at the root).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-}
-
-/// The OpenAPI document route, for `/api/v1`.
-pub fn openapi_router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
-}
-
-/// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "public",
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub(crate) async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    use utoipa::OpenApi;
-    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    axum::Json(DOC.get_or_init(ApiDoc::openapi).clone())
 }
 
 /// Alive: the process answers.

@@ -22,6 +22,7 @@ mod channels;
 mod checkpoint;
 mod directory;
 mod events;
+mod kept;
 mod notifications;
 mod outbox;
 mod routing;

@@ -16,36 +16,19 @@ use switchboard_domain::notifications::{
 };
 use switchboard_domain::{outbox::OutboxTopic, *};
 
-use super::{backend, rows, writes};
+use super::{backend, kept, rows, writes};
 use crate::{EmailNotice, NotificationPage, NotificationQuery, Result};
-
-thread_local! {
-    /// Each account's preferences (defaults and every user's own) and
-    /// e-mail cap, kept on the writer thread, the only writer: every write
-    /// of them drops the account's entry, a rolled-back write drops all.
-    static KEPT: std::cell::RefCell<HashMap<AccountId, std::rc::Rc<(Preferences, Option<u32>)>>> =
-        std::cell::RefCell::new(HashMap::new());
-}
-
-/// Drops every kept entry (a write rolled back).
-pub(super) fn forget_all() {
-    KEPT.with(|k| k.borrow_mut().clear());
-}
-
-fn forget(account: AccountId) {
-    KEPT.with(|k| k.borrow_mut().remove(&account));
-}
 
 /// The account's preferences and e-mail cap (see [`n::account_cap`]),
 /// read once and kept until they change.
-fn kept(c: &Connection, account: AccountId) -> Result<std::rc::Rc<(Preferences, Option<u32>)>> {
-    if let Some(k) = KEPT.with(|k| k.borrow().get(&account).cloned()) {
+fn settings(c: &Connection, account: AccountId) -> Result<std::rc::Rc<kept::NotifySettings>> {
+    if let Some(k) = kept::notify(account) {
         return Ok(k);
     }
     let prefs = preferences(c, account, None)?;
     let cap = n::account_cap(&email_settings(c, account)?);
     let k = std::rc::Rc::new((prefs, cap));
-    KEPT.with(|m| m.borrow_mut().insert(account, k.clone()));
+    kept::keep_notify(account, k.clone());
     Ok(k)
 }
 
@@ -104,7 +87,7 @@ pub(super) fn raise(
     if told.is_empty() {
         return Ok(());
     }
-    let kept = kept(c, account)?;
+    let kept = settings(c, account)?;
     let (prefs, cap) = (&kept.0, kept.1);
     let (window, _) = n::cap_window(now);
     let mut sent = HashMap::new();
@@ -330,7 +313,7 @@ pub(super) fn set_defaults(
     account: AccountId,
     settings: &[PreferenceSetting],
 ) -> Result<()> {
-    forget(account);
+    kept::forget_notify(account);
     for s in settings {
         match s.setting.as_bool() {
             Some(on) => c
@@ -354,7 +337,7 @@ pub(super) fn set_user(
     settings: &[PreferenceSetting],
 ) -> Result<()> {
     super::directory::get_user(c, account, user)?;
-    forget(account);
+    kept::forget_notify(account);
     for s in settings {
         match s.setting.as_bool() {
             Some(on) => c
@@ -372,7 +355,7 @@ pub(super) fn set_user(
 }
 
 pub(super) fn apply_defaults(c: &Connection, account: AccountId) -> Result<u64> {
-    forget(account);
+    kept::forget_notify(account);
     Ok(
         c.prepare_cached("DELETE FROM notification_preferences WHERE account_id = ?1")?
             .execute([account.0])? as u64,
@@ -395,7 +378,7 @@ pub(super) fn set_email_settings(
     account: AccountId,
     settings: &Map<String, Value>,
 ) -> Result<()> {
-    forget(account);
+    kept::forget_notify(account);
     c.prepare_cached(
         "INSERT INTO notification_email (account_id, settings) VALUES (?1, ?2)
          ON CONFLICT (account_id) DO UPDATE SET settings = ?2",

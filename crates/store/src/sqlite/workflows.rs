@@ -6,11 +6,7 @@
 //! changes call `after_change`, and steps make ticket changes). Same
 //! statements as `postgres::workflows`.
 
-use std::{
-    cell::{Cell, RefCell},
-    collections::HashMap,
-    rc::Rc,
-};
+use std::{cell::Cell, collections::HashMap, rc::Rc};
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -21,29 +17,16 @@ use switchboard_domain::routing::OfficeHours;
 use switchboard_domain::workflows::{self as wf, execution, *};
 use switchboard_domain::*;
 
-use super::{OrNotFound, backend, directory, outbox, rows, writes};
+use super::{OrNotFound, backend, directory, kept, outbox, rows, writes};
 use crate::{Result, StoreError};
 
 /// How many open tickets one scan write sets timers for.
 const SCAN_BATCH: i64 = 256;
 
 thread_local! {
-    /// The enabled workflows of each account, kept on the writer thread
-    /// (the only writer, so exact): every workflow write drops its
-    /// account's entry, a rolled-back write drops them all.
-    static ENABLED: RefCell<HashMap<AccountId, Rc<Vec<Workflow>>>> = RefCell::new(HashMap::new());
     /// The workflow whose step is making the current change: it never
     /// enrolls the ticket again (no loops).
     static CAUSE: Cell<Option<WorkflowId>> = const { Cell::new(None) };
-}
-
-/// Drops every kept list (a write rolled back).
-pub(super) fn forget_all() {
-    ENABLED.with(|e| e.borrow_mut().clear());
-}
-
-fn forget(account: AccountId) {
-    ENABLED.with(|e| e.borrow_mut().remove(&account));
 }
 
 /// Runs `f` as a change made by workflow `cause`.
@@ -66,8 +49,8 @@ fn workflow(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workflow> {
 }
 
 fn enabled(c: &Connection, account: AccountId) -> Result<Rc<Vec<Workflow>>> {
-    if let Some(kept) = ENABLED.with(|e| e.borrow().get(&account).cloned()) {
-        return Ok(kept);
+    if let Some(list) = kept::workflows(account) {
+        return Ok(list);
     }
     let list: Vec<Workflow> = c
         .prepare_cached(&format!(
@@ -76,7 +59,7 @@ fn enabled(c: &Connection, account: AccountId) -> Result<Rc<Vec<Workflow>>> {
         .query_map([account.0], workflow)?
         .collect::<rusqlite::Result<_>>()?;
     let list = Rc::new(list);
-    ENABLED.with(|e| e.borrow_mut().insert(account, list.clone()));
+    kept::keep_workflows(account, list.clone());
     Ok(list)
 }
 
@@ -122,7 +105,7 @@ pub(super) fn create(
 /// After a workflow is saved: the kept list is stale, and time-based
 /// triggers need the open tickets' timers set (a scan, in batches).
 fn saved(c: &Connection, now: Timestamp, account: AccountId, spec: &WorkflowSpec) -> Result<()> {
-    forget(account);
+    kept::forget_workflows(account);
     if spec.enabled && spec.triggers.iter().any(|t| t.kind().is_timed()) {
         // From the start, even if a scan was under way.
         writes::unschedule(c, account, JobKind::WorkflowScan, 0)?;
@@ -171,7 +154,7 @@ pub(super) fn delete(
     .execute(params![rows::ms(now), id.0])?;
     c.prepare_cached("DELETE FROM workflow_rotations WHERE workflow_id = ?1")?
         .execute([id.0])?;
-    forget(account);
+    kept::forget_workflows(account);
     Ok(())
 }
 

@@ -144,8 +144,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
         PENDING.with(|p| p.borrow_mut().truncate(published));
         // The kept routing state may hold what the savepoint just undid.
         super::routing_state::job_failed();
-        super::workflows::forget_all();
-        super::notifications::forget_all();
+        super::kept::forget_all();
         run("ROLLBACK TO job")?;
     }
     run("RELEASE job")?;
@@ -185,8 +184,7 @@ fn run(
         let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
         if commit.is_err() {
             super::routing_state::batch_failed();
-            super::workflows::forget_all();
-            super::notifications::forget_all();
+            super::kept::forget_all();
         }
         if commit.is_ok() {
             for event in pending {
