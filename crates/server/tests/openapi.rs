@@ -142,11 +142,18 @@ fn declared() -> BTreeSet<(String, String)> {
         }
     }
     assert!(files.len() > 5, "the route modules are found");
+    // The document serves itself from `openapi.rs`, beside the routes.
+    files.push(format!("{src}/openapi.rs").into());
     for file in files {
         let module = file.file_stem().unwrap().to_str().unwrap().to_owned();
         let source = std::fs::read_to_string(&file).unwrap();
+        let module = if module == "openapi" {
+            module
+        } else {
+            format!("routes::{module}")
+        };
         for (name, body) in router_fns(&source) {
-            let nested = api_block.contains(&format!("routes::{module}::{name}()"));
+            let nested = api_block.contains(&format!("{module}::{name}()"));
             let prefix = if nested { "/api/v1" } else { "" };
             routes.extend(routes_in(&body, prefix));
         }
