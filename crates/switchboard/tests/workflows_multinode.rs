@@ -170,8 +170,23 @@ async fn history(api: &Api, base: &str, ticket: i64) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delay_survives_sigkill_and_its_next_step_runs_once_after_restart() {
+    delay_across_a_kill(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_delay_survives_sigkill_and_its_next_step_runs_once_after_restart() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    delay_across_a_kill(Some(&db.url)).await;
+}
+
+/// A workflow's delay is pending when the server is SIGKILLed; after a
+/// restart on the same database (SQLite file, or PostgreSQL) its next step
+/// runs once, not before the delay is over.
+async fn delay_across_a_kill(database: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), None, &[], &[]);
+    let mut server = Server::start(dir.path(), database, &[], &[]);
     let api = Api::new(admin_token(dir.path()));
     let base = server.base.clone();
     api.post(
@@ -205,7 +220,7 @@ async fn a_delay_survives_sigkill_and_its_next_step_runs_once_after_restart() {
     server.kill();
     assert!(waiting[0]["waiting_until"].is_string(), "{}", waiting[0]);
 
-    let restarted = Server::start(dir.path(), None, &[], &[]);
+    let restarted = Server::start(dir.path(), database, &[], &[]);
     let base = restarted.base.clone();
     eventually("the note after the restart", || async {
         (!notes(&api, &base, ticket).await.is_empty()).then_some(())
