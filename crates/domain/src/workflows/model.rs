@@ -219,14 +219,40 @@ impl WorkflowPatch {
     }
 }
 
-/// A stored workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+/// A stored workflow. Served as its definition's fields beside `id`,
+/// `created_at` and `updated_at` (documented as [`WorkflowView`]: the
+/// definition's schema refuses unknown fields, so it cannot be extended).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workflow {
     /// Its id.
     pub id: WorkflowId,
     /// Its definition.
     #[serde(flatten)]
     pub spec: WorkflowSpec,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A stored workflow as served: [`Workflow`]'s JSON (documentation only).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = Workflow)]
+pub struct WorkflowView {
+    /// Its id.
+    pub id: WorkflowId,
+    /// Display name.
+    pub name: Name,
+    /// Whether it enrolls tickets.
+    pub enabled: bool,
+    /// What enrolls a ticket (any of them).
+    pub triggers: Vec<Trigger>,
+    /// Groups of conditions, any of which must hold.
+    pub filters: Vec<FilterGroup>,
+    /// Re-enrollment.
+    pub reenrollment: Reenrollment,
+    /// The steps, run in order (webhook secrets left out).
+    pub actions: Vec<Action>,
     /// When it was created.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

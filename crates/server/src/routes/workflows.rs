@@ -28,6 +28,7 @@ use switchboard_domain::{
     AccountId, Ticket, TicketId,
     workflows::{
         self, Enrollment, Known, StepRecord, Workflow, WorkflowId, WorkflowPatch, WorkflowSpec,
+        WorkflowView,
         templates::{HandoffTemplate, NoFirstReplyTemplate, TemplateName},
     },
 };
@@ -89,7 +90,7 @@ async fn prepared(
 
 /// The account's workflows (admins).
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
-    responses((status = 200, body = Page<Workflow>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<WorkflowView>), (status = 403, body = Problem)))]
 pub(crate) async fn list(State(s): State<AppState>, caller: Caller) -> Reply<Page<Workflow>> {
     caller.require_admin()?;
     let items = s.store.list_workflows(caller.0.account_id).await?;
@@ -102,7 +103,7 @@ pub(crate) async fn list(State(s): State<AppState>, caller: Caller) -> Reply<Pag
 /// Creates a workflow (admins). Rotate and webhook actions without an `id`
 /// get one; a webhook's `secret` is kept apart and never served.
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = WorkflowSpec,
-    responses((status = 201, body = Workflow), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = WorkflowView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn create(
     State(s): State<AppState>,
     caller: Caller,
@@ -135,7 +136,7 @@ pub enum TemplateInput {
 #[utoipa::path(post, path = "/api/v1/workflows/templates/{name}", tag = "workflows",
     params(("name" = TemplateName, Path, description = "The template")),
     request_body = TemplateInput,
-    responses((status = 201, body = Workflow), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = WorkflowView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn from_template(
     State(s): State<AppState>,
     caller: Caller,
@@ -164,7 +165,7 @@ pub(crate) async fn from_template(
 /// One workflow (admins).
 #[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows",
     params(("id" = i64, Path, description = "Its id")),
-    responses((status = 200, body = Workflow), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = WorkflowView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn show(
     State(s): State<AppState>,
     caller: Caller,
@@ -180,7 +181,7 @@ pub(crate) async fn show(
 /// rotate action to keep its rotation, and of a webhook to keep its secret.
 #[utoipa::path(patch, path = "/api/v1/workflows/{id}", tag = "workflows",
     params(("id" = i64, Path, description = "Its id")), request_body = WorkflowPatch,
-    responses((status = 200, body = Workflow), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = WorkflowView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub(crate) async fn update(
     State(s): State<AppState>,
     caller: Caller,
