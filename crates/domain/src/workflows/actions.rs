@@ -344,6 +344,9 @@ fn check_list(
                 until_open,
             } => match (seconds, until_open) {
                 (Some(0), None) => return Err(bad(&at, "seconds", "must be positive")),
+                (Some(s), None) if *s > super::MAX_SECONDS => {
+                    return Err(bad(&at, "seconds", super::MAX_SECONDS_REASON));
+                }
                 (Some(_), None) => {}
                 (None, Some(of)) => check_hours(&format!("{at}.until_open"), of, known)?,
                 _ => {

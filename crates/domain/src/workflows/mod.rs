@@ -26,6 +26,12 @@ pub use model::*;
 
 use crate::DomainError;
 
+/// The longest time a trigger or a delay may name, in seconds: the
+/// documented bound of a 32-bit signed integer (about 68 years).
+pub const MAX_SECONDS: u32 = i32::MAX as u32;
+
+pub(crate) const MAX_SECONDS_REASON: &str = "at most 2147483647 seconds";
+
 /// Checks `spec` against the account's ids (`known`) and fills in missing
 /// action ids. Errors name the path (`actions[2].targets.users[0]`).
 pub fn prepare(spec: &mut WorkflowSpec, known: &Known) -> Result<(), DomainError> {
@@ -41,12 +47,14 @@ pub fn prepare(spec: &mut WorkflowSpec, known: &Known) -> Result<(), DomainError
             Trigger::NoFirstReply { after_seconds }
             | Trigger::NoCustomerAnswer { after_seconds }
             | Trigger::OpenLongerThan { after_seconds }
-                if *after_seconds == 0 =>
+                if *after_seconds == 0 || *after_seconds > MAX_SECONDS =>
             {
-                return Err(DomainError::invalid_at(
-                    format!("{at}.after_seconds"),
-                    "must be positive",
-                ));
+                let why = if *after_seconds == 0 {
+                    "must be positive"
+                } else {
+                    MAX_SECONDS_REASON
+                };
+                return Err(DomainError::invalid_at(format!("{at}.after_seconds"), why));
             }
             _ => {}
         }

@@ -125,6 +125,14 @@ impl NoFirstReplyTemplate {
     /// after assignment (again for each new assignment), rotating to
     /// someone other than the current owner.
     pub fn build(self) -> Result<WorkflowSpec, DomainError> {
+        if self.after_seconds == 0 || self.after_seconds > super::MAX_SECONDS {
+            let why = if self.after_seconds == 0 {
+                "must be positive"
+            } else {
+                super::MAX_SECONDS_REASON
+            };
+            return Err(DomainError::invalid_at("after_seconds", why));
+        }
         Ok(WorkflowSpec {
             name: name(self.name, "Reassign without a first reply")?,
             enabled: true,

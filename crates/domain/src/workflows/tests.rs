@@ -336,3 +336,27 @@ fn templates_build_checked_workflows() {
     };
     assert_eq!(branches.len(), 2);
 }
+
+#[test]
+fn times_past_the_documented_bound_are_refused_naming_the_field() {
+    let mut spec: WorkflowSpec = serde_json::from_value(serde_json::json!({
+        "name": "Late", "triggers": [{"kind": "open_longer_than", "after_seconds": 2147483648u64}]
+    }))
+    .unwrap();
+    let err = prepare(&mut spec, &Known::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("triggers[0].after_seconds"),
+        "{err}"
+    );
+    let mut spec: WorkflowSpec = serde_json::from_value(serde_json::json!({
+        "name": "Late", "actions": [{"type": "delay", "seconds": 2147483648u64}]
+    }))
+    .unwrap();
+    let err = prepare(&mut spec, &Known::default()).unwrap_err();
+    assert!(err.to_string().contains("actions[0].seconds"), "{err}");
+    let ok: WorkflowSpec = serde_json::from_value(serde_json::json!({
+        "name": "Late", "actions": [{"type": "delay", "seconds": 2147483647u64}]
+    }))
+    .unwrap();
+    assert!(prepare(&mut ok.clone(), &Known::default()).is_ok());
+}
