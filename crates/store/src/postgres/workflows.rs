@@ -280,7 +280,7 @@ pub(super) async fn after_change(
     change: &Change<'_>,
 ) -> Result<()> {
     let kept = account_settings::get(c, account).await?;
-    let wfs = &kept.workflows;
+    let wfs: &[Workflow] = &kept.workflows;
     if wfs.is_empty() {
         return Ok(());
     }
@@ -292,12 +292,12 @@ pub(super) async fn after_change(
                 .iter()
                 .any(|tr| execution::fired(tr, t, change))
     });
-    let timed = has_timed(&wfs);
+    let timed = has_timed(wfs);
     if !fires && !timed {
         return Ok(());
     }
     let mut prior = prior(c, account, t.id).await?;
-    let loaded = load(c, account, t, &wfs).await?;
+    let loaded = load(c, account, t, wfs).await?;
     let facts = Facts {
         ticket: t,
         before: change.before,
@@ -305,7 +305,7 @@ pub(super) async fn after_change(
         office_hours: &loaded.hours,
     };
     if fires {
-        for (id, kind) in execution::to_enroll(&wfs, change, &facts, &prior, cause) {
+        for (id, kind) in execution::to_enroll(wfs, change, &facts, &prior, cause) {
             let w = wfs.iter().find(|w| w.id == id).expect("listed");
             enroll(c, now, account, w, t.id, kind, None).await?;
             prior.push(Prior {
@@ -317,7 +317,7 @@ pub(super) async fn after_change(
         }
     }
     if timed {
-        set_timer(c, now, account, &wfs, &facts, &prior).await?;
+        set_timer(c, now, account, wfs, &facts, &prior).await?;
     }
     Ok(())
 }
@@ -419,9 +419,9 @@ pub(super) async fn run_timer(
         Err(e) => return Err(e),
     };
     let kept = account_settings::get(c, account).await?;
-    let wfs = &kept.workflows;
+    let wfs: &[Workflow] = &kept.workflows;
     let prior = prior(c, account, ticket).await?;
-    let loaded = load(c, account, &t, &wfs).await?;
+    let loaded = load(c, account, &t, wfs).await?;
     let facts = Facts {
         ticket: &t,
         before: None,
@@ -429,7 +429,7 @@ pub(super) async fn run_timer(
         office_hours: &loaded.hours,
     };
     let line = timeline(c, account, ticket).await?;
-    let check = execution::timed(&wfs, &facts, &line, &prior, now);
+    let check = execution::timed(wfs, &facts, &line, &prior, now);
     for (id, kind, due) in &check.enroll {
         let w = wfs.iter().find(|w| w.id == *id).expect("listed");
         enroll(c, now, account, w, ticket, *kind, Some(*due)).await?;
@@ -452,8 +452,8 @@ pub(super) async fn run_scan(
     after: i64,
 ) -> Result<()> {
     let kept = account_settings::get(c, account).await?;
-    let wfs = &kept.workflows;
-    if !has_timed(&wfs) {
+    let wfs: &[Workflow] = &kept.workflows;
+    if !has_timed(wfs) {
         return Ok(());
     }
     let ids: Vec<i64> = sqlx::query_scalar(
@@ -467,14 +467,14 @@ pub(super) async fn run_scan(
     for id in &ids {
         let t = writes::get(c, account, TicketId(*id)).await?;
         let prior = prior(c, account, t.id).await?;
-        let loaded = load(c, account, &t, &wfs).await?;
+        let loaded = load(c, account, &t, wfs).await?;
         let facts = Facts {
             ticket: &t,
             before: None,
             contact: loaded.contact.as_ref(),
             office_hours: &loaded.hours,
         };
-        set_timer(c, now, account, &wfs, &facts, &prior).await?;
+        set_timer(c, now, account, wfs, &facts, &prior).await?;
     }
     if ids.len() as i64 == SCAN_BATCH {
         let last = *ids.last().expect("a full batch");
