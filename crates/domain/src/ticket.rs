@@ -167,6 +167,12 @@ pub fn add_message(
     MessageAdded { history, assigned }
 }
 
+/// The history line of an owner move already carried out (`from` to `to`),
+/// as triggers see it; `None` when the owner did not change.
+pub fn owner_changed(from: Owner, to: Owner, reason: OwnerReason) -> Option<HistoryEvent> {
+    (from != to).then_some(HistoryEvent::OwnerChanged { from, to, reason })
+}
+
 /// Whom to tell after `actor` moved a ticket from `before` to `after` by
 /// hand: the new owner user, unless they gave it to themself or already
 /// had it.

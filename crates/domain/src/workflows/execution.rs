@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::{
     actions::{Action, Rotation, render, rotate},
     filters::{Facts, matches, next_open},
-    model::{Trigger, TriggerKind, Workflow, WorkflowId},
+    model::{EnrollmentState, Trigger, TriggerKind, Workflow, WorkflowId},
 };
 use crate::{
     HistoryEvent, MessageKind, Owner, Status, Ticket, UserId,
@@ -587,4 +587,56 @@ pub fn dry_run(wf: &Workflow, facts: &Facts<'_>, env: &mut StepEnv<'_>) -> Vec<S
         };
     }
     out
+}
+
+/// The most steps one run goes through before handing the rest to a new
+/// outbox row (a long workflow never holds a write transaction for long).
+pub const STEPS_PER_RUN: u32 = 32;
+
+/// Where a run of an enrollment's steps stopped, and so how the
+/// enrollment is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Its next step waits until then (a delay, or the hourly cap).
+    Wait(Timestamp),
+    /// The run reached [`STEPS_PER_RUN`]: the next step runs now, in a
+    /// run of its own.
+    More,
+    /// The workflow is done for the ticket.
+    Done,
+}
+
+impl Stop {
+    /// Before the next step of a run that has run `ran` steps: stop if the
+    /// ticket's steps of the last hour (`recent`) reached `cap`, or the run
+    /// is long enough.
+    pub fn before_step(recent: &[Timestamp], cap: u32, ran: u32, now: Timestamp) -> Option<Stop> {
+        if let Some(until) = cap_until(recent, cap, now) {
+            return Some(Stop::Wait(until));
+        }
+        (ran >= STEPS_PER_RUN).then_some(Stop::More)
+    }
+
+    /// After a step: the cursor of the next step and, if the run stops
+    /// here, why (`None` for the cursor when the workflow is done).
+    pub fn after_step(next: Next) -> (Option<Cursor>, Option<Stop>) {
+        match next {
+            Next::At(c) => (Some(c), None),
+            Next::Wait { until, then } => (Some(then), Some(Stop::Wait(until))),
+            Next::Done => (None, Some(Stop::Done)),
+        }
+    }
+
+    /// How the enrollment is left: its state, and (unless done) when its
+    /// next step's outbox row runs and the `waiting_until` it shows.
+    pub fn parked(
+        self,
+        now: Timestamp,
+    ) -> (EnrollmentState, Option<(Timestamp, Option<Timestamp>)>) {
+        match self {
+            Stop::Done => (EnrollmentState::Done, None),
+            Stop::Wait(until) => (EnrollmentState::Waiting, Some((until, Some(until)))),
+            Stop::More => (EnrollmentState::Running, Some((now, None))),
+        }
+    }
 }

@@ -360,3 +360,37 @@ fn times_past_the_documented_bound_are_refused_naming_the_field() {
     .unwrap();
     assert!(prepare(&mut ok.clone(), &Known::default()).is_ok());
 }
+
+#[test]
+fn a_run_stops_at_the_cap_after_a_batch_and_where_the_step_says() {
+    let now: Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+    let recent = [now - jiff::SignedDuration::from_mins(10); 3];
+    let until = now + jiff::SignedDuration::from_mins(50);
+    assert_eq!(
+        Stop::before_step(&recent, 3, 0, now),
+        Some(Stop::Wait(until))
+    );
+    assert_eq!(Stop::before_step(&recent, 4, 0, now), None);
+    assert_eq!(
+        Stop::before_step(&[], 4, STEPS_PER_RUN, now),
+        Some(Stop::More)
+    );
+    assert_eq!(Stop::after_step(Next::At(vec![1])), (Some(vec![1]), None));
+    assert_eq!(
+        Stop::after_step(Next::Wait {
+            until,
+            then: vec![2]
+        }),
+        (Some(vec![2]), Some(Stop::Wait(until)))
+    );
+    assert_eq!(Stop::after_step(Next::Done), (None, Some(Stop::Done)));
+    assert_eq!(Stop::Done.parked(now), (EnrollmentState::Done, None));
+    assert_eq!(
+        Stop::Wait(until).parked(now),
+        (EnrollmentState::Waiting, Some((until, Some(until))))
+    );
+    assert_eq!(
+        Stop::More.parked(now),
+        (EnrollmentState::Running, Some((now, None)))
+    );
+}

@@ -458,12 +458,7 @@ pub async fn set_owner(
         .await?;
     routing::drain_waiting(c, now, account, 0, rng).await?;
     let t = writes::get(c, account, id).await?;
-    let events: Vec<HistoryEvent> = (t.owner != before)
-        .then_some(HistoryEvent::OwnerChanged {
-            from: before,
-            to: t.owner,
-            reason: OwnerReason::Manual,
-        })
+    let events: Vec<HistoryEvent> = ticket::owner_changed(before, t.owner, OwnerReason::Manual)
         .into_iter()
         .collect();
     let change = Change {

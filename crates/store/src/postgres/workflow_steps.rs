@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use switchboard_domain::notifications::NotifyEvent;
 use switchboard_domain::outbox::OutboxTopic;
 use switchboard_domain::routing::RandomSource;
-use switchboard_domain::workflows::{execution, *};
+use switchboard_domain::workflows::{execution, execution::Stop, *};
 use switchboard_domain::*;
 
 use super::workflows::{
@@ -23,9 +23,6 @@ use super::workflows::{
 };
 use super::{outbox, retryable, routing, routing_state, rows, writes};
 use crate::{NewMessage, Result, StoreError, workflows::Handoff};
-
-/// See `sqlite::workflow_steps::STEPS_PER_RUN`.
-const STEPS_PER_RUN: u32 = 32;
 
 struct Row {
     workflow_id: WorkflowId,
@@ -69,12 +66,6 @@ async fn rotations(c: &mut PgConnection, id: WorkflowId) -> Result<HashMap<Strin
     Ok(out)
 }
 
-enum Stop {
-    Wait(Timestamp),
-    Done,
-    More,
-}
-
 /// See `sqlite::workflow_steps::run_step`. The caller holds the account's
 /// routing lock.
 async fn run_step(
@@ -111,11 +102,8 @@ async fn run_step(
                 .fetch_all(&mut *c)
                 .await?;
         let recent: Vec<Timestamp> = recent.into_iter().map(rows::ts).collect();
-        if let Some(until) = execution::cap_until(&recent, cap, now) {
-            break Stop::Wait(until);
-        }
-        if ran == STEPS_PER_RUN {
-            break Stop::More;
+        if let Some(stop) = Stop::before_step(&recent, cap, ran, now) {
+            break stop;
         }
         let before = writes::get(c, account, e.ticket_id).await?;
         let loaded = load(c, account, &before, std::slice::from_ref(&w)).await?;
@@ -142,19 +130,16 @@ async fn run_step(
         apply(c, now, account, &w, &before, plan.effects, rng).await?;
         seq += 1;
         ran += 1;
-        match plan.next {
-            Next::At(next) => cursor = next,
-            Next::Wait { until, then } => {
-                cursor = then;
-                break Stop::Wait(until);
-            }
-            Next::Done => break Stop::Done,
+        let (next, stop) = Stop::after_step(plan.next);
+        if let Some(next) = next {
+            cursor = next;
+        }
+        if let Some(stop) = stop {
+            break stop;
         }
     };
-    let (state, run_at, waiting) = match stop {
-        Stop::Done => return finish(c, now, id, EnrollmentState::Done, None, seq).await,
-        Stop::Wait(until) => (EnrollmentState::Waiting, until, Some(rows::ms(until))),
-        Stop::More => (EnrollmentState::Running, now, None),
+    let (state, Some((run_at, waiting))) = stop.parked(now) else {
+        return finish(c, now, id, EnrollmentState::Done, None, seq).await;
     };
     sqlx::query(
         "UPDATE workflow_enrollments SET state = $1, cursor = $2, seq = $3, waiting_until = $4, updated_at = $5 WHERE id = $6",
@@ -162,7 +147,7 @@ async fn run_step(
     .bind(state.as_str())
     .bind(rows::to_json(&cursor)?)
     .bind(seq as i32)
-    .bind(waiting)
+    .bind(waiting.map(rows::ms))
     .bind(rows::ms(now))
     .bind(id.0)
     .execute(&mut *c)
@@ -251,12 +236,8 @@ async fn apply(
                     OwnerReason::Workflow,
                 )
                 .await?;
-                if t.owner != from {
-                    events.push(HistoryEvent::OwnerChanged {
-                        from,
-                        to: t.owner,
-                        reason: OwnerReason::Workflow,
-                    });
+                if let Some(event) = ticket::owner_changed(from, t.owner, OwnerReason::Workflow) {
+                    events.push(event);
                     owner_moved(c, now, account, &mut t, from, rng).await?;
                 }
             }
@@ -429,12 +410,8 @@ async fn hand_off(
             OwnerReason::Handoff,
         )
         .await?;
-        if t.owner != from {
-            events.push(HistoryEvent::OwnerChanged {
-                from,
-                to: t.owner,
-                reason: OwnerReason::Handoff,
-            });
+        if let Some(event) = ticket::owner_changed(from, t.owner, OwnerReason::Handoff) {
+            events.push(event);
             t.updated_at = now;
             writes::save(c, now, account, &t).await?;
             sqlx::query("UPDATE tickets SET waiting = 0 WHERE id = $1 AND account_id = $2")

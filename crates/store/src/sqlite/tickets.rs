@@ -335,12 +335,7 @@ pub fn set_owner(
         .execute(params![id.0, account.0])?;
     super::routing::drain_waiting(c, now, account, 0, rng)?;
     let t = writes::get(c, account, id)?;
-    let events: Vec<HistoryEvent> = (t.owner != before)
-        .then_some(HistoryEvent::OwnerChanged {
-            from: before,
-            to: t.owner,
-            reason: OwnerReason::Manual,
-        })
+    let events: Vec<HistoryEvent> = ticket::owner_changed(before, t.owner, OwnerReason::Manual)
         .into_iter()
         .collect();
     let change = Change {

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_domain::notifications::NotifyEvent;
 use switchboard_domain::outbox::OutboxTopic;
 use switchboard_domain::routing::RandomSource;
-use switchboard_domain::workflows::{execution, *};
+use switchboard_domain::workflows::{execution, execution::Stop, *};
 use switchboard_domain::*;
 
 use super::workflows::{
@@ -23,10 +23,6 @@ use super::workflows::{
 };
 use super::{outbox, routing_state, rows, writes};
 use crate::{NewMessage, Result, StoreError, workflows::Handoff};
-
-/// The most steps one run goes through before handing the rest to a new
-/// outbox row (a long workflow never holds the writer for long).
-const STEPS_PER_RUN: u32 = 32;
 
 struct Row {
     workflow_id: WorkflowId,
@@ -64,13 +60,6 @@ fn rotations(c: &Connection, id: WorkflowId) -> Result<HashMap<String, Rotation>
     Ok(out)
 }
 
-/// Where a run stopped.
-enum Stop {
-    Wait(Timestamp),
-    Done,
-    More,
-}
-
 /// Runs the enrollment's steps (see `Workflows::run_workflow_step`).
 pub(super) fn run_step(
     c: &Connection,
@@ -106,11 +95,8 @@ pub(super) fn run_step(
                 r.get::<_, i64>(0).map(rows::ts)
             })?
             .collect::<rusqlite::Result<_>>()?;
-        if let Some(until) = execution::cap_until(&recent, cap, now) {
-            break Stop::Wait(until);
-        }
-        if ran == STEPS_PER_RUN {
-            break Stop::More;
+        if let Some(stop) = Stop::before_step(&recent, cap, ran, now) {
+            break stop;
         }
         let before = writes::get(c, account, e.ticket_id)?;
         let loaded = load(c, account, &before, std::slice::from_ref(&w))?;
@@ -136,33 +122,26 @@ pub(super) fn run_step(
         apply(c, now, account, &w, &before, plan.effects, rng)?;
         seq += 1;
         ran += 1;
-        match plan.next {
-            Next::At(next) => cursor = next,
-            Next::Wait { until, then } => {
-                cursor = then;
-                break Stop::Wait(until);
-            }
-            Next::Done => break Stop::Done,
+        let (next, stop) = Stop::after_step(plan.next);
+        if let Some(next) = next {
+            cursor = next;
+        }
+        if let Some(stop) = stop {
+            break stop;
         }
     };
-    match stop {
-        Stop::Done => finish(c, now, id, EnrollmentState::Done, None, seq),
-        Stop::Wait(_) | Stop::More => {
-            let (state, run_at, waiting) = match stop {
-                Stop::Wait(until) => (EnrollmentState::Waiting, until, Some(rows::ms(until))),
-                _ => (EnrollmentState::Running, now, None),
-            };
-            c.prepare_cached(
-                "UPDATE workflow_enrollments SET state = ?1, cursor = ?2, seq = ?3, waiting_until = ?4, updated_at = ?5 WHERE id = ?6",
-            )?
-            .execute(params![state.as_str(), json(&cursor)?, seq, waiting, rows::ms(now), id.0])?;
-            let topic = OutboxTopic::WorkflowStep {
-                enrollment_id: id,
-                seq,
-            };
-            outbox::enqueue_at(c, now, run_at, account, &topic)
-        }
-    }
+    let (state, Some((run_at, waiting))) = stop.parked(now) else {
+        return finish(c, now, id, EnrollmentState::Done, None, seq);
+    };
+    c.prepare_cached(
+        "UPDATE workflow_enrollments SET state = ?1, cursor = ?2, seq = ?3, waiting_until = ?4, updated_at = ?5 WHERE id = ?6",
+    )?
+    .execute(params![state.as_str(), json(&cursor)?, seq, waiting.map(rows::ms), rows::ms(now), id.0])?;
+    let topic = OutboxTopic::WorkflowStep {
+        enrollment_id: id,
+        seq,
+    };
+    outbox::enqueue_at(c, now, run_at, account, &topic)
 }
 
 fn finish(
@@ -230,12 +209,8 @@ fn apply(
                     Actor::System,
                     OwnerReason::Workflow,
                 )?;
-                if t.owner != from {
-                    events.push(HistoryEvent::OwnerChanged {
-                        from,
-                        to: t.owner,
-                        reason: OwnerReason::Workflow,
-                    });
+                if let Some(event) = ticket::owner_changed(from, t.owner, OwnerReason::Workflow) {
+                    events.push(event);
                     owner_moved(c, now, account, &mut t, from, rng)?;
                 }
             }
@@ -397,12 +372,8 @@ pub(super) fn hand_off(
             Actor::System,
             OwnerReason::Handoff,
         )?;
-        if t.owner != from {
-            events.push(HistoryEvent::OwnerChanged {
-                from,
-                to: t.owner,
-                reason: OwnerReason::Handoff,
-            });
+        if let Some(event) = ticket::owner_changed(from, t.owner, OwnerReason::Handoff) {
+            events.push(event);
             t.updated_at = now;
             writes::save(c, now, account, &t)?;
             c.prepare_cached("UPDATE tickets SET waiting = 0 WHERE id = ?1 AND account_id = ?2")?
