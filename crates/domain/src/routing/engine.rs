@@ -364,16 +364,28 @@ impl Explanation {
         if self.candidates.len() <= Self::KEPT {
             return self;
         }
+        let (kept, omitted) = self.stored_selection();
+        self.candidates = kept.into_iter().cloned().collect();
+        self.omitted = omitted;
+        self
+    }
+
+    /// The candidates [`Explanation::for_storage`] keeps, and how many of
+    /// each verdict it leaves out (added to any already left out).
+    pub(super) fn stored_selection(&self) -> (Vec<&CandidateReport>, Vec<OmittedCount>) {
+        let mut omitted = self.omitted.clone();
+        if self.candidates.len() <= Self::KEPT {
+            return (self.candidates.iter().collect(), omitted);
+        }
         let chosen = match self.outcome {
             Outcome::Assign { user_id, .. } => Some(user_id),
             _ => None,
         };
         let chosen_at = chosen.and_then(|u| self.candidates.iter().position(|c| c.user_id == u));
         let mut kept = Vec::with_capacity(Self::KEPT);
-        let mut omitted: Vec<OmittedCount> = Vec::new();
         // Keep the first KEPT - 1, then the chosen one if it lies beyond.
         let room = Self::KEPT - usize::from(chosen_at.is_some_and(|i| i >= Self::KEPT - 1));
-        for (i, c) in std::mem::take(&mut self.candidates).into_iter().enumerate() {
+        for (i, c) in self.candidates.iter().enumerate() {
             if kept.len() < room || Some(i) == chosen_at {
                 kept.push(c);
                 continue;
@@ -387,9 +399,7 @@ impl Explanation {
                 }),
             }
         }
-        self.candidates = kept;
-        self.omitted = omitted;
-        self
+        (kept, omitted)
     }
 }
 

@@ -9,7 +9,8 @@
 //!   notices), once for every backend;
 //! - [`counters`]: how a ticket save moves its owners' open and load counters;
 //! - [`state`]: an account's routing state, kept between decisions so a
-//!   decision reads no SQL per candidate.
+//!   decision reads no SQL per candidate;
+//! - [`stored`]: the compact form an explanation is written in.
 
 pub mod apply;
 pub mod availability;
@@ -17,6 +18,7 @@ pub mod counters;
 pub mod engine;
 pub mod rule;
 pub mod state;
+pub mod stored;
 
 pub use apply::*;
 pub use availability::*;

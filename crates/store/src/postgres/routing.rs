@@ -22,7 +22,7 @@ use jiff::Timestamp;
 use sqlx::{Connection, PgConnection};
 use switchboard_domain::{notifications::NotifyEvent, routing::*, *};
 
-use super::{OrNotFound, backend, routing_state, rows, writes};
+use super::{OrNotFound, routing_state, rows, writes};
 use crate::{Result, RoutingRecord};
 
 /// The high bits of every routing lock key ("SB"), so the keys stay clear of
@@ -246,7 +246,7 @@ pub(super) async fn apply_rest(
         .bind(t.id.0)
         .bind(rows::ms(now))
         .bind(routed.trigger.as_str())
-        .bind(serde_json::to_string(&routed.decision.explanation.for_storage()).map_err(backend)?)
+        .bind(routed.decision.explanation.to_stored())
         .execute(&mut *c)
         .await?;
     }
@@ -620,7 +620,7 @@ pub async fn log(
             Ok(RoutingRecord {
                 at: rows::ts(rows::get(r, 0)?),
                 trigger: rows::parsed(r, 1)?,
-                explanation: rows::json(r, 2)?,
+                explanation: rows::explanation(r, 2)?,
             })
         })
         .collect()

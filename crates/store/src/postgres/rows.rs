@@ -91,6 +91,12 @@ pub fn json<T: serde::de::DeserializeOwned>(row: &PgRow, idx: impl Col) -> Resul
     serde_json::from_str(get::<&str>(row, idx)?).map_err(|e| bad(idx, e))
 }
 
+/// Reads a routing explanation in its stored form.
+pub fn explanation(row: &PgRow, idx: impl Col) -> Result<switchboard_domain::routing::Explanation> {
+    switchboard_domain::routing::Explanation::from_stored(get::<&str>(row, idx)?)
+        .map_err(|e| bad(idx, e))
+}
+
 /// Reads a nullable JSON column.
 pub fn json_opt<T: serde::de::DeserializeOwned>(row: &PgRow, idx: impl Col) -> Result<Option<T>> {
     get::<Option<&str>>(row, idx)?

@@ -165,9 +165,8 @@ pub(super) fn apply_rest(
         writes::schedule(c, account, JobKind::Relax, t.id.0, at)?;
     }
     if effects.record {
-        let explanation = routed.decision.explanation.for_storage();
         c.prepare_cached("INSERT INTO routing_decisions (account_id, ticket_id, at, trigger, explanation) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![account.0, t.id.0, rows::ms(now), routed.trigger.as_str(), serde_json::to_string(&explanation).map_err(super::backend)?])?;
+        .execute(params![account.0, t.id.0, rows::ms(now), routed.trigger.as_str(), routed.decision.explanation.to_stored()])?;
     }
     if let Some(user) = effects.notify {
         let event = NotifyEvent::Assigned { user_id: user };
@@ -414,7 +413,7 @@ pub fn log(c: &Connection, account: AccountId, ticket: TicketId) -> Result<Vec<R
             Ok(RoutingRecord {
                 at: rows::ts(r.get(0)?),
                 trigger: rows::parsed(r, 1)?,
-                explanation: rows::json(r, 2)?,
+                explanation: rows::explanation(r, 2)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

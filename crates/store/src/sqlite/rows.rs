@@ -55,6 +55,15 @@ pub fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqli
     serde_json::from_str(row.get_ref(idx)?.as_str()?).map_err(|e| bad(idx, e))
 }
 
+/// Reads a routing explanation in its stored form.
+pub fn explanation(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<switchboard_domain::routing::Explanation> {
+    switchboard_domain::routing::Explanation::from_stored(row.get_ref(idx)?.as_str()?)
+        .map_err(|e| bad(idx, e))
+}
+
 /// Reads a nullable JSON column.
 pub fn json_opt<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
