@@ -84,6 +84,7 @@ macro_rules! conformance_tests {
             a_resuming_reader_never_skips_a_concurrent_commit,
             preferences_resolve_user_over_default_over_built_in,
             changes_write_notifications_in_their_transaction,
+            the_audience_follows_users_written_since_the_last_notification,
             read_marks_count_and_stream_order,
             a_change_enrolls_once_and_each_step_runs_once,
             a_workflows_own_change_never_enrolls_it_again,

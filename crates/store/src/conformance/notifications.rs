@@ -351,3 +351,65 @@ pub async fn e_mails_over_the_cap_wait_for_one_digest(f: &Fixture) {
         .collect();
     assert_eq!(digests, [(ana.id, 2)]);
 }
+
+/// Who is told follows users written after an earlier notification: a new
+/// user, a deactivation and a new name are seen by the next one (the
+/// SQLite writer keeps the account's people between changes).
+pub async fn the_audience_follows_users_written_since_the_last_notification(store: &dyn Store) {
+    let (a, admin) = account(store, "acme").await;
+    let ana = agent(store, a, "Ana").await;
+    let t1 = ticket(store, a, &admin, "First").await;
+    assert_eq!(
+        topics(store, a, &ana).await,
+        [(Topic::NewUnassigned, t1.id)]
+    );
+    let cy = agent(store, a, "Cy").await;
+    let t2 = ticket(store, a, &admin, "Second").await;
+    assert_eq!(topics(store, a, &cy).await, [(Topic::NewUnassigned, t2.id)]);
+    store
+        .update_user(
+            a,
+            ana.id,
+            UserPatch {
+                deactivated: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_user(
+            a,
+            cy.id,
+            UserPatch {
+                name: Some("Dee".to_string().try_into().unwrap()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let t3 = ticket(store, a, &admin, "Third").await;
+    assert_eq!(
+        topics(store, a, &ana).await,
+        [(Topic::NewUnassigned, t1.id), (Topic::NewUnassigned, t2.id)],
+        "a deactivated user is not told"
+    );
+    store
+        .add_message(
+            a,
+            t3.id,
+            crate::NewMessage {
+                kind: MessageKind::Note,
+                author: by(&admin),
+                body: "@Dee have a look".into(),
+                external_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        topics(store, a, &cy).await.last(),
+        Some(&(Topic::Mentioned, t3.id)),
+        "mentioned by the new name"
+    );
+}

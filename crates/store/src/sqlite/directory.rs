@@ -119,6 +119,7 @@ pub fn create_user(
 ) -> Result<User> {
     // Routing reads users, teams, skills and channels from its kept state.
     super::routing_state::invalidate(account);
+    super::kept::forget_people(account);
     c.prepare_cached(
         "INSERT INTO users (account_id, name, email, role, help_desk_seat, time_zone, created_at, capacity)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -216,6 +217,7 @@ pub fn update_user(
 ) -> Result<User> {
     // Routing reads users, teams, skills and channels from its kept state.
     super::routing_state::invalidate(account);
+    super::kept::forget_people(account);
     let mut user = get_user(c, account, id)?;
     let patched = switchboard_domain::directory::patch_user(&mut user, &patch);
     if patched.leaves_super_admins {
@@ -272,6 +274,7 @@ pub fn create_team(
 ) -> Result<Team> {
     // Routing reads users, teams, skills and channels from its kept state.
     super::routing_state::invalidate(account);
+    super::kept::forget_people(account);
     c.execute(
         "INSERT INTO teams (account_id, name, created_at) VALUES (?1, ?2, ?3)",
         params![account.0, input.name.as_str(), rows::ms(now)],
@@ -340,6 +343,7 @@ pub fn update_team(
 ) -> Result<Team> {
     // Routing reads users, teams, skills and channels from its kept state.
     super::routing_state::invalidate(account);
+    super::kept::forget_people(account);
     get_team(c, account, id)?;
     if let Some(name) = patch.name {
         c.execute(

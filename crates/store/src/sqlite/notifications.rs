@@ -32,8 +32,24 @@ fn settings(c: &Connection, account: AccountId) -> Result<std::rc::Rc<kept::Noti
     Ok(k)
 }
 
-const PERSON: &str = "SELECT u.id, u.name, u.email, u.help_desk_seat, u.deactivated,
-    (SELECT group_concat(m.team_id) FROM team_members m WHERE m.user_id = u.id) FROM users u";
+/// Every user of the account, by id, read once and kept until a user or a
+/// team is written (`directory` drops the copy).
+fn people(c: &Connection, account: AccountId) -> Result<std::rc::Rc<Vec<Person>>> {
+    if let Some(k) = kept::people(account) {
+        return Ok(k);
+    }
+    let list: Vec<Person> = c
+        .prepare_cached(
+            "SELECT u.id, u.name, u.email, u.help_desk_seat, u.deactivated,
+                (SELECT group_concat(m.team_id) FROM team_members m WHERE m.user_id = u.id)
+             FROM users u WHERE u.account_id = ?1 ORDER BY u.id",
+        )?
+        .query_map(params![account.0], person)?
+        .collect::<rusqlite::Result<_>>()?;
+    let k = std::rc::Rc::new(list);
+    kept::keep_people(account, k.clone());
+    Ok(k)
+}
 
 fn person(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
     let teams: Option<String> = r.get(5)?;
@@ -62,16 +78,16 @@ pub(super) fn raise(
     actor: Actor,
     event: &NotifyEvent,
 ) -> Result<()> {
-    let people: Vec<Person> = match n::candidates(event, t.owner.user_id) {
+    let everyone = match n::candidates(event, t.owner.user_id) {
         Candidates::Nobody => return Ok(()),
-        Candidates::One(user) => c
-            .prepare_cached(&format!("{PERSON} WHERE u.id = ?1 AND u.account_id = ?2"))?
-            .query_map(params![user.0, account.0], person)?
-            .collect::<rusqlite::Result<_>>()?,
-        Candidates::Everyone => c
-            .prepare_cached(&format!("{PERSON} WHERE u.account_id = ?1 ORDER BY u.id"))?
-            .query_map(params![account.0], person)?
-            .collect::<rusqlite::Result<_>>()?,
+        _ => people(c, account)?,
+    };
+    let people: &[Person] = match n::candidates(event, t.owner.user_id) {
+        Candidates::One(user) => match everyone.binary_search_by_key(&user, |p| p.id) {
+            Ok(i) => std::slice::from_ref(&everyone[i]),
+            Err(_) => &[],
+        },
+        _ => &everyone,
     };
     let actor_user = match actor {
         Actor::User { user_id } => Some(user_id),
@@ -80,7 +96,7 @@ pub(super) fn raise(
     let facts = n::TicketFacts {
         owner_user: t.owner.user_id,
         owner_team: t.owner.team_id,
-        people: &people,
+        people,
         actor: actor_user,
     };
     let told = n::audience(event, &facts);
