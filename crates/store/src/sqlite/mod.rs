@@ -218,8 +218,10 @@ impl SqliteStore {
         configure(&conn)?;
         schema::migrate(&mut conn)?;
         let (events, _) = tokio::sync::broadcast::channel(crate::EVENT_BUFFER);
-        let writer = writer::Writer::spawn(conn, events.clone()).map_err(backend)?;
-        let checkpointer = checkpoint::Checkpointer::spawn(path).map_err(backend)?;
+        let restart = checkpoint::RestartWanted::default();
+        let writer =
+            writer::Writer::spawn(conn, events.clone(), restart.clone()).map_err(backend)?;
+        let checkpointer = checkpoint::Checkpointer::spawn(path, restart).map_err(backend)?;
         Ok(Self {
             writer,
             checkpointer,

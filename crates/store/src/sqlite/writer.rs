@@ -59,11 +59,12 @@ impl Writer {
     pub fn spawn(
         conn: Connection,
         events: tokio::sync::broadcast::Sender<TicketEvent>,
+        restart: super::checkpoint::RestartWanted,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, events))?;
+            .spawn(move || run(conn, rx, events, restart))?;
         Ok(Self {
             queue: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -155,6 +156,7 @@ fn run(
     conn: Connection,
     queue: mpsc::Receiver<Job>,
     events: tokio::sync::broadcast::Sender<TicketEvent>,
+    restart: super::checkpoint::RestartWanted,
 ) {
     // `recv` keeps returning queued jobs after the last sender is gone, so
     // the loop drains everything before it ends.
@@ -195,5 +197,7 @@ fn run(
         for done in completions {
             done(commit.clone());
         }
+        // After the answers, so no caller of this batch waits for it.
+        super::checkpoint::restart_if_wanted(&conn, &restart);
     }
 }
