@@ -37,7 +37,7 @@ struct Compact<'a> {
     summary: Cow<'a, str>,
 }
 
-fn is_empty<T: Clone>(v: &Cow<'_, [T]>) -> bool {
+fn is_empty<T>(v: &[T]) -> bool {
     v.is_empty()
 }
 
