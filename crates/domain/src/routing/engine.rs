@@ -385,17 +385,26 @@ impl Explanation {
         let mut kept = Vec::with_capacity(Self::KEPT);
         // Keep the first KEPT - 1, then the chosen one if it lies beyond.
         let room = Self::KEPT - usize::from(chosen_at.is_some_and(|i| i >= Self::KEPT - 1));
+        // Counted by name pointer, not by comparing strings: over 1,000
+        // candidates the comparisons were 6% of a routed create (perf).
+        let mut counts: Vec<(&'static str, u32)> = Vec::new();
         for (i, c) in self.candidates.iter().enumerate() {
             if kept.len() < room || Some(i) == chosen_at {
                 kept.push(c);
                 continue;
             }
             let name = c.verdict.name();
+            match counts.iter_mut().find(|(n, _)| std::ptr::eq(*n, name)) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+        for (name, count) in counts {
             match omitted.iter_mut().find(|o| o.verdict == name) {
-                Some(o) => o.count += 1,
+                Some(o) => o.count += count,
                 None => omitted.push(OmittedCount {
                     verdict: name.to_owned(),
-                    count: 1,
+                    count,
                 }),
             }
         }

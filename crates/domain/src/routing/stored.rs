@@ -162,6 +162,27 @@ mod tests {
     }
 
     #[test]
+    fn past_the_kept_candidates_each_verdict_is_counted() {
+        let back = Explanation::from_stored(&sample(300).to_stored()).unwrap();
+        assert_eq!(back.candidates.len(), Explanation::KEPT);
+        let omitted: Vec<(&str, u32)> = back
+            .omitted
+            .iter()
+            .map(|o| (o.verdict.as_str(), o.count))
+            .collect();
+        // Ids 51..=300, by first appearance: 51 is not seated, 52 eligible...
+        assert_eq!(
+            omitted,
+            [
+                ("not_seated", 63),
+                ("eligible", 63),
+                ("away", 62),
+                ("lacks_skill", 62)
+            ]
+        );
+    }
+
+    #[test]
     fn the_api_form_stored_by_earlier_versions_still_reads() {
         let e = sample(7);
         let old = serde_json::to_string(&e).unwrap();
