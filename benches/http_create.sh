@@ -2,7 +2,7 @@
 # Ticket-create throughput over HTTP against a bare axum endpoint that parses
 # the same JSON into the same type, all in one run with the same load
 # generator (machines here are noisy: only ratios measured side by side mean
-# anything). Switchboard runs on SQLite (synchronous=FULL, group commit,
+# anything). Switchboard runs on SQLite (durable acknowledgements, group commit,
 # token auth, contact lookup, history row) in three scenarios, each on a
 # fresh data directory:
 #
@@ -17,6 +17,13 @@
 #
 #   bash benches/http_create.sh            # 64 connections, 10 s each
 #   CONNECTIONS=16 DURATION=5 SCENARIOS="unrouted routed_20" bash benches/http_create.sh
+#
+# To compare two versions side by side, build the other one and name its
+# binary in BASELINE_BIN: each scenario then runs on it and on this tree's
+# binary alternately, in the same run.
+#
+#   git worktree add /tmp/base <commit> && (cd /tmp/base && cargo build --release -p switchboard)
+#   BASELINE_BIN=/tmp/base/target/release/switchboard bash benches/http_create.sh
 #
 # Needs wrk and curl (apt-get install wrk curl). Load goes to 127.0.0.1 only.
 set -euo pipefail
@@ -75,9 +82,10 @@ routed_channel() {
   echo "$channel"
 }
 
-scenario() { # name -> creates/s
-  local name=$1 channel=""
-  SWITCHBOARD_LOG=warn target/release/switchboard serve --data-dir "$work/$name" --listen "127.0.0.1:$SB_PORT" > "$work/$name.log" 2>&1 &
+scenario() { # name [binary] -> creates/s
+  local name=$1 bin=${2:-target/release/switchboard} channel=""
+  rm -rf "${work:?}/$name"
+  SWITCHBOARD_LOG=warn "$bin" serve --data-dir "$work/$name" --listen "127.0.0.1:$SB_PORT" > "$work/$name.log" 2>&1 &
   pid=$!
   wait_for "http://127.0.0.1:$SB_PORT/healthz"
   token=$(cat "$work/$name/admin-token")
@@ -99,11 +107,18 @@ scenario() { # name -> creates/s
 }
 
 b1=$(bare)
-declare -A rates
-for s in $SCENARIOS; do rates[$s]=$(scenario "$s"); done
+declare -A rates base
+for s in $SCENARIOS; do
+  if [ -n "${BASELINE_BIN:-}" ]; then base[$s]=$(scenario "$s" "$BASELINE_BIN"); fi
+  rates[$s]=$(scenario "$s")
+done
 b2=$(bare)
 bare_mean=$(awk -v a="$b1" -v b="$b2" 'BEGIN { printf "%.0f", (a + b) / 2 }')
 echo "bare_axum_per_s=$bare_mean (before $b1, after $b2)"
 for s in $SCENARIOS; do
   awk -v n="$s" -v a="${rates[$s]}" -v b="$bare_mean" 'BEGIN { printf "%s_per_s=%s ratio=%.2f\n", n, a, a / b }'
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    awk -v n="$s" -v a="${base[$s]}" -v r="${rates[$s]}" -v b="$bare_mean" \
+      'BEGIN { printf "%s_baseline_per_s=%s ratio=%.2f (this tree %+.0f%%)\n", n, a, a / b, 100 * (r - a) / a }'
+  fi
 done

@@ -7,7 +7,8 @@
 //!   types, [`StoreError`].
 //! - [`sqlite`]: the embedded backend on rusqlite. One writer thread commits
 //!   concurrent writes together (group commit); a small pool of reader
-//!   connections serves reads. WAL mode, `synchronous=FULL`.
+//!   connections serves reads. WAL mode; a write is answered once a
+//!   second thread has fsynced the WAL that holds it.
 //! - [`postgres`]: the backend for several nodes on one PostgreSQL (sqlx);
 //!   routing writes of an account are serialised by an advisory lock.
 //! - [`migrate`]: copying an SQLite database into an empty PostgreSQL one.

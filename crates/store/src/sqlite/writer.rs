@@ -1,13 +1,13 @@
 //! The single writer thread and its group commit.
 //!
-//! SQLite allows one writer at a time, and with `synchronous=FULL` each commit
-//! costs an fsync. Rather than have every request fight for the write lock
-//! and pay its own fsync, all writes go through one thread: it takes the first
-//! queued job, then every job that queued up meanwhile (up to
-//! [`MAX_BATCH`]), runs them in one transaction, each inside its own savepoint
-//! so that one failing job rolls back only itself, commits once, and only
-//! then answers each caller. While that fsync runs, the next batch queues up,
-//! so the batch size grows with the load by itself and no timer is needed.
+//! SQLite allows one writer at a time, and a durable commit costs an fsync.
+//! Rather than have every request fight for the write lock and pay its own
+//! fsync, all writes go through one thread: it takes the first queued job,
+//! then every job that queued up meanwhile (up to [`MAX_BATCH`]), runs them
+//! in one transaction, each inside its own savepoint so that one failing job
+//! rolls back only itself, and commits once. While a batch runs, the next
+//! one queues up, so the batch size grows with the load by itself and no
+//! timer is needed.
 //!
 //! Durability is pipelined. The writer's connection commits with
 //! `synchronous=NORMAL`: in WAL mode the commit writes its frames to the
