@@ -3,7 +3,8 @@
 //! preferences and defaults. Who is told and how is decided by
 //! `switchboard_domain::notifications`; this module loads the facts and
 //! writes what the domain returned. Same statements as
-//! `postgres::notifications`.
+//! `postgres::notifications`, except that the people a notification may
+//! tell come from the writer's kept copy (`kept`), not from a query each time.
 
 use std::collections::HashMap;
 
@@ -78,11 +79,12 @@ pub(super) fn raise(
     actor: Actor,
     event: &NotifyEvent,
 ) -> Result<()> {
-    let everyone = match n::candidates(event, t.owner.user_id) {
-        Candidates::Nobody => return Ok(()),
-        _ => people(c, account)?,
-    };
-    let people: &[Person] = match n::candidates(event, t.owner.user_id) {
+    let candidates = n::candidates(event, t.owner.user_id);
+    if matches!(candidates, Candidates::Nobody) {
+        return Ok(());
+    }
+    let everyone = people(c, account)?;
+    let people: &[Person] = match candidates {
         Candidates::One(user) => match everyone.binary_search_by_key(&user, |p| p.id) {
             Ok(i) => std::slice::from_ref(&everyone[i]),
             Err(_) => &[],
