@@ -44,6 +44,9 @@ const EVERY: Duration = Duration::from_millis(250);
 /// asked to make the WAL start over.
 const RESTART_AT: i64 = 4096;
 
+/// The longest the writer waits for readers in a RESTART checkpoint.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
+
 /// Raised by the checkpoint thread when the WAL should start over; taken
 /// by the writer thread, which then runs a RESTART checkpoint between two
 /// batches ([`restart_if_wanted`]).
@@ -57,9 +60,14 @@ pub fn restart_if_wanted(conn: &Connection, wanted: &RestartWanted) {
         return;
     }
     let started = std::time::Instant::now();
+    // RESTART waits, through the busy handler, for readers still on the
+    // WAL; a long read must not hold every write for the writer's usual
+    // 5 s. Past RESTART_WAIT it gives up (busy) and the next pass asks again.
+    let _ = conn.busy_timeout(RESTART_WAIT);
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
         tracing::warn!(error = %e, "WAL restart checkpoint failed");
     }
+    let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
     metrics::histogram!("switchboard_sqlite_wal_restart_seconds")
         .record(started.elapsed().as_secs_f64());
 }

@@ -71,6 +71,9 @@ const MAX_JOBS_PER_TICK: usize = 10_000;
 /// than rusqlite's default of 16, and re-preparing costs more than running.
 const STATEMENT_CACHE: usize = 128;
 
+/// How long a connection waits for a lock another one holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The SQLite store. Cheap to share behind an `Arc`; dropping the last
 /// reference commits queued writes and stops the writer thread.
 pub struct SqliteStore {
@@ -120,8 +123,7 @@ impl Readers {
 
 /// Settings every connection gets.
 fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(backend)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // The query planner stability guarantee: a plan never depends on the
     // values bound to it. Without it, SQLite (built with STAT4, as the
