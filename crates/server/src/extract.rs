@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::ApiError;
 
-/// A path parameter; a malformed one is a 400 problem.
+/// A path parameter; one that cannot be an id is a 404 problem naming it.
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);

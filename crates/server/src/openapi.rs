@@ -9,7 +9,7 @@
 //! gives through the shared extractors, so no annotation can forget them:
 //!
 //! - a route that takes a token: `401`;
-//! - a path parameter: `400` (not an integer) and `404`;
+//! - a path parameter: `404` (no such record, or not an id at all);
 //! - query parameters: `400` (unknown or malformed);
 //! - a JSON body: `400` (malformed), `413`, `415` and `422` (a value of the
 //!   wrong type or form, naming the field);
@@ -125,7 +125,6 @@ fn conventions(op: &mut Operation) {
     let in_path = params.iter().any(|p| p.parameter_in == ParameterIn::Path);
     let in_query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
     if in_path {
-        add(op, 400);
         add(op, 404);
     }
     if in_query {

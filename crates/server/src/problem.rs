@@ -55,6 +55,10 @@ pub enum ApiError {
     /// Not found in the caller's account.
     #[error("{0} not found")]
     NotFound(String),
+    /// A path whose parameter cannot name anything (`/tickets/abc`): there
+    /// is no resource at that address, so 404, naming the parameter.
+    #[error("{detail}")]
+    NoSuchPath { field: String, detail: String },
     /// Clashes with existing data.
     #[error("{detail}")]
     Conflict { field: String, detail: String },
@@ -108,7 +112,9 @@ impl ApiError {
                 "Authentication required",
             ),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::NotFound(_) | Self::NoSuchPath { .. } => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found")
+            }
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -156,7 +162,7 @@ impl IntoResponse for ApiError {
         };
         let field = match &self {
             Self::BadRequest { field, .. } | Self::Invalid { field, .. } => field.clone(),
-            Self::Conflict { field, .. } => Some(field.clone()),
+            Self::Conflict { field, .. } | Self::NoSuchPath { field, .. } => Some(field.clone()),
             _ => None,
         };
         let body = Problem {
@@ -218,10 +224,14 @@ impl From<StoreError> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(e: PathRejection) -> Self {
-        // Every route of this API has one path parameter, `id`.
-        Self::BadRequest {
-            field: Some("id".into()),
-            detail: e.body_text(),
+        // Every route of this API has one path parameter that can fail to
+        // parse, `id` (channel keys and names are any text). A segment that
+        // is not an id (`abc`, `3.0`, `None`) names no resource: 404, like
+        // an id of another account, rather than 400, since the request
+        // itself is well formed.
+        Self::NoSuchPath {
+            field: "id".into(),
+            detail: format!("no resource at this path: {}", e.body_text()),
         }
     }
 }

@@ -332,7 +332,7 @@ async fn bad_input_gets_a_problem_naming_the_field() {
     );
     assert_problem(
         &app.get("/api/v1/tickets/not-a-number", &app.admin).await,
-        400,
+        404,
         Some("id"),
     );
     assert_problem(
