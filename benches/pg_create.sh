@@ -8,6 +8,9 @@
 #   bash benches/pg_create.sh                  # 64 clients, 10 s each
 #   CONNECTIONS=32 DURATION=5 bash benches/pg_create.sh
 #
+# BASELINE_BIN=/path/to/other/switchboard also measures that binary's
+# unrouted and routed creates on one node, first, in the same run.
+#
 # Needs wrk and pgbench (apt-get install wrk postgresql-client) and the test
 # PostgreSQL (SWITCHBOARD_TEST_POSTGRES, default postgres://postgres@127.0.0.1:5432/test).
 # Each part runs in a fresh schema that is dropped afterwards.
@@ -39,7 +42,7 @@ fresh_schema() { # name -> URL with search_path
 }
 wait_for() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 start_node() { # url dir port
-  SWITCHBOARD_LOG=warn target/release/switchboard serve --database "$1" --data-dir "$2" --listen "127.0.0.1:$3" > "$2.log" &
+  SWITCHBOARD_LOG=warn "${NODE_BIN:-target/release/switchboard}" serve --database "$1" --data-dir "$2" --listen "127.0.0.1:$3" > "$2.log" &
   pids+=($!)
   wait_for "http://127.0.0.1:$3/healthz"
 }
@@ -85,6 +88,10 @@ measure() {
   awk '/Requests\/sec/ {s += $2} END {print s}' "$data/$name".*.txt
 }
 
+if [ -n "${BASELINE_BIN:-}" ]; then
+  base_one=$(NODE_BIN=$BASELINE_BIN measure base_one 1 0)
+  base_routed_one=$(NODE_BIN=$BASELINE_BIN measure base_routed_one 1 20)
+fi
 one=$(measure one 1 0)
 routed_one=$(measure routed_one 1 20)
 three=$(measure three 3 0)
@@ -118,3 +125,7 @@ awk -v a="$three" -v b="$pgb" 'BEGIN { printf "unrouted_3_nodes_vs_pgbench=%.2f\
 awk -v a="$routed_one" -v b="$one" 'BEGIN { printf "routed_vs_unrouted_1_node=%.2f\n", a / b }'
 awk -v a="$routed_three" -v b="$three" 'BEGIN { printf "routed_vs_unrouted_3_nodes=%.2f\n", a / b }'
 awk -v a="$routed_one" -v b="$pgb" 'BEGIN { printf "routed_1_node_vs_pgbench=%.2f\n", a / b }'
+if [ -n "${BASELINE_BIN:-}" ]; then
+  echo "baseline: unrouted_1_node_per_s=$base_one routed_20_1_node_per_s=$base_routed_one"
+  awk -v a="$base_routed_one" -v b="$base_one" 'BEGIN { printf "baseline_routed_vs_unrouted_1_node=%.2f\n", a / b }'
+fi

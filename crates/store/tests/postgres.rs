@@ -190,6 +190,136 @@ async fn two_nodes_never_route_from_a_stale_kept_state() {
     drop((one, two));
 }
 
+/// A node runs its waiting routed creates of one account together (one
+/// transaction, one lock, one commit for all; see `postgres::batch`). Many
+/// at once still end load balanced exactly, with the counters matching a
+/// recount, and a create that fails among them fails alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routed_creates_run_together_and_a_bad_one_fails_alone() {
+    use switchboard_domain::{input::*, routing::RoutingRule, *};
+    use switchboard_store::{StoreError, conformance::new_user, prelude::*};
+
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let clock = start_clock();
+    let node = Arc::new(PgStore::connect(&db.url, clock.clone()).await.unwrap());
+    let name = |s: &str| Name::try_from(s.to_owned()).unwrap();
+    let (account, _) = node
+        .create_account(
+            name("acme"),
+            new_user("Admin", "admin@acme.example", Role::Agent),
+            "h".into(),
+        )
+        .await
+        .unwrap();
+    let a = account.id;
+    let mut ids = Vec::new();
+    for n in ["Ana", "Bob", "Cy", "Dee"] {
+        let email = format!("{}@acme.example", n.to_lowercase());
+        ids.push(
+            node.create_user(a, new_user(n, &email, Role::Agent))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let input = NewChannel {
+        kind: ChannelKind::Custom,
+        name: name("Custom"),
+        settings: Default::default(),
+    };
+    let ch = node
+        .create_channel(a, input, "custom".into())
+        .await
+        .unwrap();
+    let rule: RoutingRule = serde_json::from_value(serde_json::json!({
+        "assign_to": "users_and_teams", "users": ids, "distribution": "load_balanced"
+    }))
+    .unwrap();
+    let patch = ChannelPatch {
+        routing: Some(Some(rule)),
+        ..Default::default()
+    };
+    node.update_channel(a, ch.id, patch).await.unwrap();
+
+    // 40 at once: they queue behind the first, and run together.
+    let created = create_many(&node, a, ch.id, 40, None).await;
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let (batches, creates) = node.routed_batch_counts();
+    assert!(
+        batches >= 1 && creates >= 2,
+        "no create ran with another ({batches}, {creates})"
+    );
+    // 21 more, one of them refused in the store once its batch has begun
+    // (a contact with neither an e-mail nor a phone): it fails alone.
+    let created = create_many(&node, a, ch.id, 21, Some(10)).await;
+    for (i, result) in created.iter().enumerate() {
+        match (i, result) {
+            (10, Err(StoreError::Invalid(_))) => {}
+            (10, other) => panic!("the bad create: {other:?}"),
+            (_, Ok(_)) => {}
+            (i, Err(e)) => panic!("create {i} failed with the bad one: {e}"),
+        }
+    }
+    let mut owners: std::collections::HashMap<UserId, u32> = Default::default();
+    let page = node
+        .list_tickets(
+            a,
+            ids[0],
+            switchboard_store::TicketQuery {
+                limit: 200,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    for t in &page.items {
+        *owners
+            .entry(t.owner.user_id.expect("assigned"))
+            .or_default() += 1;
+    }
+    assert_eq!(
+        owners.values().copied().collect::<Vec<_>>(),
+        vec![15; 4],
+        "{owners:?}"
+    );
+    assert_eq!(node.counter_drift(a).await.unwrap(), Vec::<String>::new());
+}
+
+/// `n` routed creates on `ch` at once, in order of their index; the one at
+/// `bad` (if any) has a contact the store refuses.
+async fn create_many(
+    node: &Arc<PgStore>,
+    a: switchboard_domain::AccountId,
+    ch: switchboard_domain::ChannelId,
+    n: usize,
+    bad: Option<usize>,
+) -> Vec<switchboard_store::Result<switchboard_domain::Ticket>> {
+    use switchboard_domain::{Actor, Name, input::ContactRef};
+    use switchboard_store::prelude::*;
+    let mut all = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let node = node.clone();
+        all.spawn(async move {
+            let mut input = switchboard_store::conformance::new_ticket(&format!("together {i}"));
+            input.channel_id = Some(ch);
+            if bad == Some(i) {
+                input.contact = Some(ContactRef {
+                    email: None,
+                    phone: None,
+                    name: Some(Name::try_from("Nobody".to_owned()).unwrap()),
+                });
+            }
+            let created = node.create_ticket(a, input, None, Actor::System).await;
+            (i, created.map(|c| c.value))
+        });
+    }
+    let mut results: Vec<_> = all.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// A ticket created on `store` (one node) on the routed channel `ch`.
 async fn create_on(
     store: &dyn switchboard_store::Store,

@@ -16,7 +16,9 @@
 //! - [`testing`]: a fresh schema per test on the test server;
 //! - [`routing`]: counters, decisions, the waiting queue and the scheduler;
 //! - [`routing_state`]: each account's routing state, kept per node and
-//!   checked against `accounts.routing_version`.
+//!   checked against `accounts.routing_version`;
+//! - [`batch`]: a node's routed creates of one account run in one
+//!   transaction (one lock, one version bump, one commit for all).
 //!
 //! Every write is one transaction ([`transaction!`]). Writes that can route
 //! first take the account's routing lock ([`routing::lock_account`]), so
@@ -58,7 +60,9 @@ use crate::{
     RoutingRecord, SplitMix, StoreError, TicketQuery, Tickets, TokenInfo,
 };
 
-/// The PostgreSQL store: a connection pool and the clock.
+/// The PostgreSQL store: a connection pool and the clock. Clones share
+/// everything (a batch of routed creates runs on a task of its own).
+#[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
@@ -69,6 +73,8 @@ pub struct PgStore {
     seeds: Arc<Mutex<SplitMix>>,
     /// The routing state this node keeps per account (see `routing_state`).
     routing: Arc<routing_state::Kept>,
+    /// Routed creates waiting to run together, by account (see `batch`).
+    batches: Arc<batch::RoutedCreates>,
 }
 
 /// Wraps a database error as [`StoreError::Backend`].
@@ -117,7 +123,7 @@ pub(crate) fn unique(e: sqlx::Error, field: &'static str, message: &str) -> Stor
 
 /// Whether PostgreSQL aborted the transaction and it may simply be re-run:
 /// serialisation failure (40001) or deadlock (40P01).
-fn retryable(e: &StoreError) -> bool {
+pub(crate) fn retryable(e: &StoreError) -> bool {
     matches!(sqlstate(e).as_deref(), Some("40001" | "40P01"))
 }
 
@@ -157,7 +163,7 @@ macro_rules! transaction {
                 routing.after_commit();
             }
             match result {
-                Err(e) if retryable(&e) && attempt < 10 => {
+                Err(e) if $crate::postgres::retryable(&e) && attempt < 10 => {
                     attempt += 1;
                     tracing::debug!(attempt, "transaction aborted by PostgreSQL; retrying");
                 }
@@ -169,6 +175,7 @@ macro_rules! transaction {
 
 mod account_settings;
 // After `transaction!`, which they use.
+mod batch;
 mod notifications;
 mod workflow_steps;
 mod workflows;
@@ -247,6 +254,7 @@ impl PgStore {
                 jiff::Timestamp::now().as_nanosecond() as u64
             ))),
             routing: Arc::default(),
+            batches: Arc::default(),
         })
     }
 
@@ -261,6 +269,12 @@ impl PgStore {
     /// stored (see `routing_state`).
     pub fn routing_state_counts(&self) -> (u64, u64) {
         self.routing.counts()
+    }
+
+    /// How many transactions of this node ran several routed creates
+    /// together, and how many creates they ran (see `batch`).
+    pub fn routed_batch_counts(&self) -> (u64, u64) {
+        self.batches.counts()
     }
 
     /// The connection pool (for the event listener and tests).
@@ -560,6 +574,16 @@ impl Tickets for PgStore {
         idempotency: Option<Idempotency>,
         actor: Actor,
     ) -> Result<Created<Ticket>> {
+        // Routed creates of an account run one after the other (the
+        // routing lock); those without an Idempotency-Key run together
+        // (`batch`). A key takes a lock of its own before the routing lock,
+        // which a batch, holding the routing lock already, could not.
+        if idempotency.is_none()
+            && let Some(channel) = input.channel_id
+            && tickets::channel_routed(&self.pool, account, channel).await?
+        {
+            return self.create_routed(account, input, actor).await;
+        }
         transaction!(self, |c, now| {
             tickets::create(
                 c,

@@ -19,7 +19,7 @@ use switchboard_domain::notifications::{
 use switchboard_domain::{outbox::OutboxTopic, *};
 
 use super::account_settings::{self, email_settings, preferences};
-use super::{backend, retryable, routing_state, rows, writes};
+use super::{backend, routing_state, rows, writes};
 use crate::{EmailNotice, NotificationPage, NotificationQuery, Result};
 
 /// The class of the per-account notification lock ("noti" in ASCII).
@@ -53,23 +53,32 @@ pub(super) async fn raise(
     actor: Actor,
     event: &NotifyEvent,
 ) -> Result<()> {
-    let found = match n::candidates(event, t.owner.user_id) {
+    let people: Vec<Person> = match n::candidates(event, t.owner.user_id) {
         Candidates::Nobody => return Ok(()),
-        Candidates::One(user) => {
-            sqlx::query(&format!("{PERSON} WHERE u.id = $1 AND u.account_id = $2"))
-                .bind(user.0)
-                .bind(account.0)
-                .fetch_all(&mut *c)
-                .await?
-        }
+        Candidates::One(user) => match routing_state::shared(|s| s.people.get(&user).cloned()) {
+            Some(Some(known)) => known.into_iter().collect(),
+            _ => {
+                let found = sqlx::query(&format!("{PERSON} WHERE u.id = $1 AND u.account_id = $2"))
+                    .bind(user.0)
+                    .bind(account.0)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .map(|r| person(&r))
+                    .transpose()?;
+                routing_state::shared(|s| s.people.insert(user, found.clone()));
+                found.into_iter().collect()
+            }
+        },
         Candidates::Everyone => {
             sqlx::query(&format!("{PERSON} WHERE u.account_id = $1 ORDER BY u.id"))
                 .bind(account.0)
                 .fetch_all(&mut *c)
                 .await?
+                .iter()
+                .map(person)
+                .collect::<Result<Vec<_>>>()?
         }
     };
-    let people = found.iter().map(person).collect::<Result<Vec<_>>>()?;
     let actor_user = match actor {
         Actor::User { user_id } => Some(user_id),
         _ => None,
@@ -84,10 +93,14 @@ pub(super) async fn raise(
     if told.is_empty() {
         return Ok(());
     }
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(NOTIFY_LOCK_CLASS | account.0)
-        .execute(&mut *c)
-        .await?;
+    let lock = NOTIFY_LOCK_CLASS | account.0;
+    if !routing_state::lock_held(lock) {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock)
+            .execute(&mut *c)
+            .await?;
+        routing_state::note_lock_held(lock);
+    }
     let kept = account_settings::get(c, account).await?;
     let (prefs, cap) = (&kept.prefs, kept.cap);
     let (window, _) = n::cap_window(now);

@@ -43,19 +43,30 @@ fn lock_key(account: AccountId) -> i64 {
 /// previous holder has since changed. Released only by the end of the
 /// transaction, so a retried transaction takes it again from the start.
 pub async fn lock_account(c: &mut PgConnection, account: AccountId) -> Result<()> {
+    if routing_state::lock_held(lock_key(account)) {
+        return Ok(());
+    }
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(lock_key(account))
         .execute(&mut *c)
         .await?;
+    routing_state::note_lock_held(lock_key(account));
     Ok(())
 }
 
 /// Takes the account's routing lock if nobody holds it; never waits.
 async fn try_lock_account(c: &mut PgConnection, account: AccountId) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+    if routing_state::lock_held(lock_key(account)) {
+        return Ok(true);
+    }
+    let got = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(lock_key(account))
         .fetch_one(&mut *c)
-        .await?)
+        .await?;
+    if got {
+        routing_state::note_lock_held(lock_key(account));
+    }
+    Ok(got)
 }
 
 /// The most waiting tickets one transaction routes (see [`drain_waiting`]).

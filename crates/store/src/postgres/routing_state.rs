@@ -31,7 +31,8 @@ use std::{
 
 use sqlx::PgConnection;
 use switchboard_domain::{
-    AccountId, ChannelId, SkillId, TeamId, TicketType, TimeZoneName, UserId,
+    AccountId, ChannelId, ChannelKind, SkillId, TeamId, TicketType, TimeZoneName, UserId,
+    notifications::Person,
     routing::{ChannelState, RoutingRule, RoutingState, StateDelta, UserState},
 };
 
@@ -90,6 +91,24 @@ struct Inner {
     /// Accounts whose settings this transaction changed (never served
     /// from, nor stored in, the node's copies).
     settings_changed: Vec<AccountId>,
+    /// The advisory locks (by key) this transaction holds.
+    locks: Vec<i64>,
+    /// Reads the creates of a batch share; `None` outside a batch.
+    shared: Option<Shared>,
+}
+
+/// What the creates of one batch (`batch`) read that none of them can
+/// change: a channel's kind and whether it routes, the people a
+/// notification may go to. The first create reads them; the others use its
+/// copy (one round trip less each, under the routing lock). Only a batch
+/// turns this on: another transaction might change a user, then read it.
+#[derive(Default)]
+pub struct Shared {
+    /// A channel's kind, and whether it has a routing rule.
+    pub channels: HashMap<ChannelId, (ChannelKind, bool)>,
+    /// A user as a notification's audience sees them (`None`: no such user
+    /// in the account).
+    pub people: HashMap<UserId, Option<Person>>,
 }
 
 struct Working {
@@ -184,6 +203,33 @@ impl Tx {
             self.kept.put(w.account, version, w.state);
         }
     }
+}
+
+/// Whether this transaction holds the advisory lock `key` already (false
+/// outside a transaction's context: then ask PostgreSQL). A batch of
+/// creates asks once per ticket; the locks are re-entrant, so asking again
+/// would only cost a round trip.
+pub fn lock_held(key: i64) -> bool {
+    TX.try_with(|tx| tx.lock().locks.contains(&key))
+        .unwrap_or(false)
+}
+
+/// This transaction took the advisory lock `key` (it holds it to its end;
+/// a retried transaction starts with a new context).
+pub fn note_lock_held(key: i64) {
+    let _ = TX.try_with(|tx| tx.lock().locks.push(key));
+}
+
+/// Makes this transaction's creates share their reads ([`Shared`]).
+pub fn share_reads() {
+    let _ = TX.try_with(|tx| tx.lock().shared = Some(Shared::default()));
+}
+
+/// Runs `f` on the batch's shared reads; `None` outside a batch.
+pub fn shared<R>(f: impl FnOnce(&mut Shared) -> R) -> Option<R> {
+    TX.try_with(|tx| tx.lock().shared.as_mut().map(f))
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` on the account's state, reading it first if this transaction

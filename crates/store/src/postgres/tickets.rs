@@ -20,7 +20,7 @@ use switchboard_domain::routing::{Counted, RandomSource, RoutingTrigger, counter
 use switchboard_domain::workflows::Change;
 use switchboard_domain::{input::*, ticket, triage, *};
 
-use super::{backend, directory, routing, rows, unique, writes};
+use super::{backend, directory, routing, routing_state, rows, unique, writes};
 use crate::{Created, Idempotency, NewMessage, Page, Result, StoreError, TicketQuery, View};
 
 /// The class id (first key) of idempotency locks, taken with the two-key
@@ -113,6 +113,24 @@ async fn resolve_contact(
 /// hash of account and key), so the second call waits for the first to
 /// commit and then, READ COMMITTED giving its next statement a fresh
 /// snapshot, finds the key and returns the original ticket.
+/// Whether `channel` has a routing rule (false for no such channel: the
+/// create itself then says what is wrong). Read outside any transaction, to
+/// choose the path a create takes; the create reads it again under the lock.
+pub async fn channel_routed(
+    pool: &sqlx::PgPool,
+    account: AccountId,
+    channel: ChannelId,
+) -> Result<bool> {
+    let routed: Option<bool> = sqlx::query_scalar(
+        "SELECT routing IS NOT NULL FROM channels WHERE id = $1 AND account_id = $2",
+    )
+    .bind(channel.0)
+    .bind(account.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(routed.unwrap_or(false))
+}
+
 pub async fn create(
     c: &mut PgConnection,
     now: Timestamp,
@@ -153,18 +171,26 @@ pub async fn create(
     }
     let (source, routed) = match input.channel_id {
         Some(channel) => {
-            let row = sqlx::query(
-                "SELECT kind, routing IS NOT NULL FROM channels WHERE id = $1 AND account_id = $2",
-            )
-            .bind(channel.0)
-            .bind(account.0)
-            .fetch_optional(&mut *c)
-            .await?
-            .ok_or_else(|| {
-                DomainError::invalid("channel_id", format!("no such channel: {channel}"))
-            })?;
-            let kind: ChannelKind = rows::parsed(&row, 0)?;
-            (TicketSource::from(kind), rows::get::<bool>(&row, 1)?)
+            let (kind, routed) = match routing_state::shared(|s| s.channels.get(&channel).copied())
+            {
+                Some(Some(known)) => known,
+                _ => {
+                    let row = sqlx::query(
+                        "SELECT kind, routing IS NOT NULL FROM channels WHERE id = $1 AND account_id = $2",
+                    )
+                    .bind(channel.0)
+                    .bind(account.0)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .ok_or_else(|| {
+                        DomainError::invalid("channel_id", format!("no such channel: {channel}"))
+                    })?;
+                    let known: (ChannelKind, bool) = (rows::parsed(&row, 0)?, rows::get(&row, 1)?);
+                    routing_state::shared(|s| s.channels.insert(channel, known));
+                    known
+                }
+            };
+            (TicketSource::from(kind), routed)
         }
         None => (TicketSource::Api, false),
     };

@@ -21,7 +21,7 @@ use super::workflows::{
     after_change, caused_by, create, delete, enroll_by_hand, enrollments, get, list, load, replace,
     secret,
 };
-use super::{outbox, retryable, routing, routing_state, rows, writes};
+use super::{outbox, routing, routing_state, rows, writes};
 use crate::{NewMessage, Result, StoreError, workflows::Handoff};
 
 struct Row {
