@@ -19,9 +19,10 @@
 //! itself in the queue, then waits for the slot. Whoever gets the slot
 //! either finds its create already done by the previous leader (it was
 //! queued in time to be taken), or takes everything queued, its own create
-//! included, and runs it in one transaction, on a task of its own so that a
-//! caller who goes away (a client that hangs up) cannot abandon the others'
-//! creates halfway.
+//! included, and runs it in one transaction, then whatever was queued
+//! meanwhile, until the queue is empty. That runs on a task of its own, so
+//! that a caller who goes away (a client that hangs up) cannot abandon the
+//! others' creates halfway, nor leave its own queued with no one to run it.
 //!
 //! If any create of a batch fails (a rule of the ticket's, a lost race on
 //! a contact's e-mail), the batch's transaction is rolled back and each of
@@ -110,14 +111,21 @@ impl PgStore {
         if let Ok(result) = answered.try_recv() {
             return result;
         }
-        let batch: Vec<Pending> = {
+        let take = |queue: &Queue| -> Vec<Pending> {
             let mut pending = queue.pending.lock().unwrap_or_else(|e| e.into_inner());
             let n = pending.len().min(MAX_BATCH);
             pending.drain(..n).collect()
         };
+        let mut batch = take(&queue);
         let store = self.clone();
         tokio::spawn(async move {
-            store.run_batch(account, batch).await;
+            // Until the queue is empty: a create whose caller went away
+            // while it waited for the slot is still queued, and must not
+            // wait for the account's next create to run.
+            while !batch.is_empty() {
+                store.run_batch(account, batch).await;
+                batch = take(&queue);
+            }
             drop(slot);
         });
         answered.await.unwrap_or_else(|_| {
