@@ -284,7 +284,17 @@ async fn routed_creates_run_together_and_a_bad_one_fails_alone() {
         vec![15; 4],
         "{owners:?}"
     );
+    // The counters and `last_assigned_at` a batch writes once, at its end,
+    // are in the tables.
     assert_eq!(node.counter_drift(a).await.unwrap(), Vec::<String>::new());
+    let stamped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE account_id = $1 AND last_assigned_at IS NOT NULL",
+    )
+    .bind(a.0)
+    .fetch_one(node.pool())
+    .await
+    .unwrap();
+    assert_eq!(stamped, 4);
 }
 
 /// `n` routed creates on `ch` at once, in order of their index; the one at

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use switchboard_domain::{AccountId, Actor, Ticket, input::NewTicket};
 use tokio::sync::oneshot;
 
-use super::{PgStore, routing_state, tickets};
+use super::{PgStore, routing_state, tickets, writes};
 use crate::{Created, Result, StoreError};
 
 /// One routed create waiting for its batch.
@@ -173,6 +173,8 @@ impl PgStore {
                     tickets::create(c, now, account, p.input.clone(), None, p.actor, &mut rng);
                 created.push(one.await?);
             }
+            let deferred = routing_state::shared(|s| std::mem::take(&mut s.deferred));
+            writes::flush_deferred(c, account, deferred.unwrap_or_default()).await?;
             Ok(created)
         })
     }

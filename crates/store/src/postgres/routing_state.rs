@@ -109,6 +109,31 @@ pub struct Shared {
     /// A user as a notification's audience sees them (`None`: no such user
     /// in the account).
     pub people: HashMap<UserId, Option<Person>>,
+    /// Writes the batch makes once, just before its commit (see
+    /// [`Deferred`]).
+    pub deferred: Deferred,
+    /// Jobs this batch scheduled "at `at` or earlier" (`schedule_by`), by
+    /// key: asking again for a later instant changes nothing.
+    pub scheduled_by: HashMap<String, jiff::Timestamp>,
+}
+
+/// Writes the creates of a batch add up instead of making one by one: the
+/// owners' `last_assigned_at` and their counters. Nothing in a batch reads
+/// them back from the table (decisions read the kept state), so they are
+/// written once per batch, before the commit (`writes::flush_deferred`).
+#[derive(Default)]
+pub struct Deferred {
+    /// The latest assignment of each owner.
+    pub assigned: HashMap<UserId, jiff::Timestamp>,
+    /// The sum of each owner's counter deltas, by ticket type: (open, load).
+    pub counts: HashMap<(UserId, TicketType), (i64, i64)>,
+}
+
+impl Deferred {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.assigned.is_empty() && self.counts.is_empty()
+    }
 }
 
 struct Working {
@@ -278,6 +303,21 @@ pub async fn with<R>(
             None => {
                 if let Some(tx) = &tx {
                     tx.kept.loads.fetch_add(1, Ordering::Relaxed);
+                    // A load reads the counters and `last_assigned_at` from
+                    // the tables, which a batch writes only at its end: it
+                    // must not load after its first write. (It loads at its
+                    // first decision; failing here reruns its creates one
+                    // by one, in case something ever changes that.)
+                    let pending = tx
+                        .lock()
+                        .shared
+                        .as_ref()
+                        .is_some_and(|s| !s.deferred.is_empty());
+                    if pending {
+                        return Err(crate::StoreError::Backend(
+                            "routing state reloaded with a batch's writes pending".into(),
+                        ));
+                    }
                 }
                 load(c, account).await?
             }

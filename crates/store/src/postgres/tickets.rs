@@ -284,7 +284,6 @@ pub async fn create(
         source,
         owner: Owner::default(),
     };
-    writes::record(c, account, ticket.id, now, actor, &created).await?;
     if let Some(idem) = idempotency {
         // Cannot clash while we hold the key's lock; mapped all the same.
         sqlx::query(
@@ -300,12 +299,13 @@ pub async fn create(
         .map_err(|e| unique(e, "Idempotency-Key", "this key is being used"))?;
     }
     let events: Vec<HistoryEvent> = moved.iter().map(|m| m.event.clone()).collect();
-    if let Some(moved) = moved {
-        if let Some(user) = moved.assigned {
-            writes::assigned(c, account, user, now).await?;
-        }
-        writes::record(c, account, ticket.id, now, Actor::System, &moved.event).await?;
+    if let Some(user) = moved.as_ref().and_then(|m| m.assigned) {
+        writes::assigned(c, account, user, now).await?;
     }
+    // The creation, then the routed owner: one statement for both lines.
+    let mut lines = vec![(actor, &created)];
+    lines.extend(moved.as_ref().map(|m| (Actor::System, &m.event)));
+    writes::record_lines(c, account, ticket.id, now, &lines).await?;
     writes::apply_counter_moves(c, account, &counts).await?;
     if let Some(decided) = decided {
         routing::apply_rest(c, now, account, &ticket, decided).await?;

@@ -11,8 +11,8 @@ use switchboard_domain::{jobs, routing::*, *};
 use super::{OrNotFound, backend, directory, routing_state, rows};
 use crate::{Result, TicketEvent};
 
-/// Appends an entry to a ticket's history, and publishes it as a live
-/// [`TicketEvent`] (see [`publish`]).
+/// Records one history line of `ticket`, with its durable event and the
+/// wake-up for live streams.
 pub(super) async fn record(
     c: &mut PgConnection,
     account: AccountId,
@@ -21,27 +21,51 @@ pub(super) async fn record(
     actor: Actor,
     event: &HistoryEvent,
 ) -> Result<()> {
-    // One round trip for the line, its durable event (numbered after
-    // commit, see `events`) and the wake-up for live streams: data-modifying
-    // CTEs run whether or not the query reads them. Every routed create
-    // writes two lines under the account's routing lock, so each round trip
-    // saved here is time the lock is not held.
-    let event = TicketEvent::new(account, ticket, at, actor, event);
-    let payload = serde_json::to_string(&event).map_err(backend)?;
+    record_lines(c, account, ticket, at, &[(actor, event)]).await
+}
+
+/// Records history lines of `ticket`, in order, each with its durable
+/// event (numbered after commit, see `events`) and its wake-up for live
+/// streams: one round trip for them all, as data-modifying CTEs run
+/// whether or not the query reads them. A routed create writes two lines
+/// under the account's routing lock, so each round trip saved here is time
+/// the lock is not held.
+pub(super) async fn record_lines(
+    c: &mut PgConnection,
+    account: AccountId,
+    ticket: TicketId,
+    at: Timestamp,
+    lines: &[(Actor, &HistoryEvent)],
+) -> Result<()> {
+    let mut actors = Vec::with_capacity(lines.len());
+    let mut events = Vec::with_capacity(lines.len());
+    let mut payloads = Vec::with_capacity(lines.len());
+    for (actor, event) in lines {
+        let event = TicketEvent::new(account, ticket, at, *actor, event);
+        payloads.push(serde_json::to_string(&event).map_err(backend)?);
+        actors.push(serde_json::to_string(actor).map_err(backend)?);
+        events.push(serde_json::to_string(&event.event).map_err(backend)?);
+    }
+    // `WITH ORDINALITY ... ORDER BY n`: ids (the history's order, the
+    // events' numbering) follow the lines' order.
     sqlx::query(
         "WITH line AS (
-             INSERT INTO ticket_history (account_id, ticket_id, at, actor, event) VALUES ($1, $2, $3, $4, $5)
+             INSERT INTO ticket_history (account_id, ticket_id, at, actor, event)
+             SELECT $1, $2, $3, x.actor, x.event
+             FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS x(actor, event, n) ORDER BY x.n
          ), durable AS (
-             INSERT INTO events (account_id, ticket_id, at, payload) VALUES ($1, $2, $3, $6)
+             INSERT INTO events (account_id, ticket_id, at, payload)
+             SELECT $1, $2, $3, y.payload FROM unnest($6::text[]) WITH ORDINALITY AS y(payload, n) ORDER BY y.n
          )
-         SELECT pg_notify($7 || current_schema(), $6)",
+         SELECT pg_notify($7 || current_schema(), z.payload)
+         FROM unnest($6::text[]) WITH ORDINALITY AS z(payload, n) ORDER BY z.n",
     )
     .bind(account.0)
     .bind(ticket.0)
     .bind(rows::ms(at))
-    .bind(serde_json::to_string(&actor).map_err(backend)?)
-    .bind(serde_json::to_string(&event.event).map_err(backend)?)
-    .bind(payload)
+    .bind(actors)
+    .bind(events)
+    .bind(payloads)
     .bind(super::EVENTS_CHANNEL)
     .execute(&mut *c)
     .await?;
@@ -148,18 +172,36 @@ pub(super) async fn assigned(
     user: UserId,
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query("UPDATE users SET last_assigned_at = $1 WHERE id = $2 AND account_id = $3")
-        .bind(rows::ms(now))
-        .bind(user.0)
-        .bind(account.0)
-        .execute(&mut *c)
-        .await?;
+    let deferred = routing_state::shared(|s| {
+        let latest = s.deferred.assigned.entry(user).or_insert(now);
+        *latest = (*latest).max(now);
+    });
+    if deferred.is_none() {
+        sqlx::query("UPDATE users SET last_assigned_at = $1 WHERE id = $2 AND account_id = $3")
+            .bind(rows::ms(now))
+            .bind(user.0)
+            .bind(account.0)
+            .execute(&mut *c)
+            .await?;
+    }
     routing_state::changed(account, StateDelta::Assigned { user, at: now });
     Ok(())
 }
 
 /// Adds a counter delta to the stored counters and to the kept state.
 pub(super) async fn bump(c: &mut PgConnection, account: AccountId, d: &CounterDelta) -> Result<()> {
+    let deferred = routing_state::shared(|s| {
+        let sum = s
+            .deferred
+            .counts
+            .entry((d.user, d.ticket_type))
+            .or_default();
+        *sum = (sum.0 + d.open, sum.1 + d.load);
+    });
+    if deferred.is_some() {
+        routing_state::changed(account, StateDelta::Counts(*d));
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, type) DO UPDATE
@@ -236,6 +278,18 @@ pub(super) async fn schedule_by(
     subject: i64,
     at: Timestamp,
 ) -> Result<()> {
+    let key = kind.key(account, subject);
+    // In a batch, the first create's request stands for the later ones'.
+    let asked = routing_state::shared(|s| match s.scheduled_by.get(&key) {
+        Some(earlier) if *earlier <= at => true,
+        _ => {
+            s.scheduled_by.insert(key.clone(), at);
+            false
+        }
+    });
+    if asked == Some(true) {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (key) DO UPDATE SET run_at = EXCLUDED.run_at WHERE EXCLUDED.run_at < jobs.run_at",
@@ -258,6 +312,7 @@ pub(super) async fn schedule(
     subject: i64,
     at: Timestamp,
 ) -> Result<()> {
+    routing_state::shared(|s| s.scheduled_by.remove(&kind.key(account, subject)));
     sqlx::query(
         "INSERT INTO jobs (account_id, run_at, kind, key, subject_id) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (key) DO UPDATE SET run_at = EXCLUDED.run_at",
@@ -279,9 +334,63 @@ pub(super) async fn unschedule(
     kind: JobKind,
     subject: i64,
 ) -> Result<()> {
+    routing_state::shared(|s| s.scheduled_by.remove(&kind.key(account, subject)));
     sqlx::query("DELETE FROM jobs WHERE key = $1")
         .bind(kind.key(account, subject))
         .execute(&mut *c)
         .await?;
+    Ok(())
+}
+
+/// Writes what a batch of creates deferred ([`routing_state::Deferred`]):
+/// two statements for the whole batch, just before its commit.
+pub(super) async fn flush_deferred(
+    c: &mut PgConnection,
+    account: AccountId,
+    deferred: routing_state::Deferred,
+) -> Result<()> {
+    if !deferred.assigned.is_empty() {
+        let (users, at): (Vec<i64>, Vec<i64>) = deferred
+            .assigned
+            .iter()
+            .map(|(u, at)| (u.0, rows::ms(*at)))
+            .unzip();
+        sqlx::query(
+            "UPDATE users AS u SET last_assigned_at = v.at
+             FROM unnest($1::bigint[], $2::bigint[]) AS v(id, at)
+             WHERE u.id = v.id AND u.account_id = $3",
+        )
+        .bind(users)
+        .bind(at)
+        .bind(account.0)
+        .execute(&mut *c)
+        .await?;
+    }
+    if !deferred.counts.is_empty() {
+        let mut users = Vec::new();
+        let mut types = Vec::new();
+        let mut open = Vec::new();
+        let mut load = Vec::new();
+        for ((user, ticket_type), (o, l)) in &deferred.counts {
+            users.push(user.0);
+            types.push(ticket_type.as_str());
+            open.push(*o);
+            load.push(*l);
+        }
+        sqlx::query(
+            "INSERT INTO user_ticket_counts (account_id, user_id, type, open_count, load_count)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (user_id, type) DO UPDATE
+             SET open_count = user_ticket_counts.open_count + EXCLUDED.open_count,
+                 load_count = user_ticket_counts.load_count + EXCLUDED.load_count",
+        )
+        .bind(account.0)
+        .bind(users)
+        .bind(types)
+        .bind(open)
+        .bind(load)
+        .execute(&mut *c)
+        .await?;
+    }
     Ok(())
 }
