@@ -166,6 +166,13 @@ impl PgStore {
     ) -> Result<Vec<Created<Ticket>>> {
         transaction!(self, |c, now| {
             routing_state::share_reads();
+            let emails = batch
+                .iter()
+                .filter(|p| p.input.visitor_token.is_none())
+                .filter_map(|p| p.input.contact.as_ref()?.email.as_ref())
+                .map(|e| e.as_str().to_lowercase())
+                .collect();
+            tickets::prefetch_contacts(c, account, emails).await?;
             let mut created = Vec::with_capacity(batch.len());
             let mut rng = self.rng();
             for p in batch {

@@ -163,6 +163,18 @@ pub(super) struct Routed {
     trigger: RoutingTrigger,
 }
 
+impl Routed {
+    /// The decision's stored record (trigger, explanation), for a caller
+    /// that writes it itself (a create writes it in its ticket's insert):
+    /// [`apply_rest`] then does not.
+    pub fn take_record(&mut self) -> Option<(&'static str, String)> {
+        if !std::mem::take(&mut self.effects.record) {
+            return None;
+        }
+        Some((self.trigger.as_str(), self.decision.explanation.to_stored()))
+    }
+}
+
 /// Asks the engine what to do with `t` (which need not be stored yet: a new
 /// ticket is decided before it is inserted, so it is written once, with its
 /// owner). `None` when its channel has no rule.

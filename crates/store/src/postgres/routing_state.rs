@@ -109,6 +109,8 @@ pub struct Shared {
     /// A user as a notification's audience sees them (`None`: no such user
     /// in the account).
     pub people: HashMap<UserId, Option<Person>>,
+    /// Contacts by lowercased e-mail, found or created by the batch.
+    pub contacts: HashMap<String, switchboard_domain::ContactId>,
     /// Writes the batch makes once, just before its commit (see
     /// [`Deferred`]).
     pub deferred: Deferred,
